@@ -8,6 +8,8 @@
 #ifndef RELENGD_CONFIG_H
 #define RELENGD_CONFIG_H
 
+#include <stdio.h>
+
 #include "core/module.h"
 
 struct cfg_entry {
@@ -15,6 +17,7 @@ struct cfg_entry {
     char *key;
     char *value;
     char *origin;  /* "file:line" or "env NAME" or "--set" */
+    bool used;     /* consumed by a cfg_apply; leftovers are reported */
 };
 
 struct cfg_file {
@@ -45,11 +48,16 @@ int cfg_file_sections(const struct cfg_file *f, const char *prefix, rd_section_f
 /* Fills conf from section's entries (section may be an alias list "a|b":
    entries of any of them count). Unknown keys in that section are errors.
    Relative PATH values are resolved against path_base (if not NULL). */
-int cfg_apply(const struct cfg_file *f, const char *section, const struct rd_cfg_key *keys,
+int cfg_apply(struct cfg_file *f, const char *section, const struct rd_cfg_key *keys,
               void *conf, const char *path_base, struct cfg_strings *strings,
               struct rd_error *err);
 
 void cfg_strings_free(struct cfg_strings *s);
+/* Takes str (may be NULL) into s; returns it, or NULL (str freed) on ENOMEM. */
+char *cfg_strings_keep(struct cfg_strings *s, char *str);
+
+/* The first entry no cfg_apply consumed (an unknown section), or NULL. */
+const struct cfg_entry *cfg_file_unused(const struct cfg_file *f);
 
 /* Value parsers: RD_OK or RD_EINVAL. */
 int cfg_parse_bool(const char *s, bool *out);

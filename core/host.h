@@ -57,6 +57,13 @@ enum module_state {
 
 struct host;
 
+struct host_service {
+    char *name;
+    uint32_t ver;
+    const void *vtable;
+    struct host_module *owner;
+};
+
 struct host_module {
     struct rd_host pub; /* first: the handle the module gets */
     struct host *host;
@@ -97,7 +104,8 @@ struct host {
     size_t n_mods;
 
     pthread_mutex_t lock;         /* services, ready ports */
-    json_t *services;             /* {"name": {"ver":N,"ptr":..,"owner":..}} */
+    struct host_service *services;
+    size_t n_services;
     json_t *ready_ports;          /* {"api": port, "proxy": port} */
 
     atomic_bool stopping;
@@ -107,6 +115,14 @@ struct host {
 
 /* The table every module handle points to. */
 extern const struct rd_host_api host_api;
+
+/* Sets up m as a handle of h for module name (state dir <state>/<name>). */
+int host_module_init(struct host *h, struct host_module *m, const char *name,
+                     struct rd_error *err);
+/* Drops everything m registered: routes, subscriptions, timers, fetches,
+   services. Loop thread, HTTP stopped. */
+void host_module_drop(struct host_module *m);
+void host_module_fini(struct host_module *m);
 
 static inline struct host_module *host_module_of(struct rd_host *h)
 {
@@ -120,5 +136,9 @@ int host_core_routes(struct host *h);
 /* /readyz body and status. */
 json_t *host_status(struct host *h);
 json_t *host_openapi(struct host *h);
+/* GET /api/v1/events (SSE and JSON polling): core/api_events.c. */
+int api_events_routes(struct host *h);
+/* /api/v1/tokens and /api/v1/whoami: core/api_tokens.c. */
+int api_tokens_routes(struct host *h);
 
 #endif

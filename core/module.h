@@ -165,7 +165,8 @@ struct rd_module {
     int (*start)(void *mod);                    /* routes, subscriptions, timers go live */
     void (*stop)(void *mod);                    /* stop taking work; in-flight work may finish */
     void (*destroy)(void *mod);                 /* free everything; registrations are gone */
-    json_t *(*status)(void *mod);               /* optional; new reference */
+    json_t *(*status)(void *mod);               /* optional; new reference; runs on an HTTP
+                                                   thread, so it must be thread-safe */
     int (*reload)(void *mod);                   /* optional; SIGHUP, loop thread: re-read config */
 };
 

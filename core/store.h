@@ -44,7 +44,10 @@ int store_migrate(struct store *s, const char *owner, const char *const *steps,
 /* owner's schema version, 0 if none. */
 int store_schema_version(struct store *s, const char *owner, int *out);
 
-/* See rd_store_read / rd_store_write. api is put in the tx handle. */
+/* See rd_store_read / rd_store_write. api is put in the tx handle; it may be
+   NULL for core-internal callers that never use the rd_tx_* wrappers. A
+   transaction started on a thread that is already inside one (of any store)
+   returns RD_ECONFLICT instead of deadlocking. */
 int store_read(struct store *s, const struct rd_host_api *api, rd_tx_fn fn, void *arg);
 int store_write(struct store *s, const struct rd_host_api *api, const char *source, rd_tx_fn fn,
                 void *arg);
@@ -53,11 +56,17 @@ int store_write(struct store *s, const struct rd_host_api *api, const char *sour
 int store_tx_publish(struct store_tx *tx, const char *type, json_t *data);
 
 /* fn gets the array of envelopes committed by one transaction (borrowed),
-   on the committing thread, after COMMIT. */
+   on the committing thread, after COMMIT. It runs with the writer lock held,
+   so hooks see transactions in commit (id) order; it must be quick and must
+   not use the store (a store call from it returns RD_ECONFLICT). */
 void store_set_commit_hook(struct store *s, void (*fn)(void *arg, const json_t *events),
                            void *arg);
 
 /* A quick write probe for /readyz: RD_OK when a write transaction commits. */
 int store_ping(struct store *s);
+
+/* A SQLite result code as an enum rd_err (BUSY -> RD_EUNAVAIL, CORRUPT and
+   NOTADB -> RD_ECORRUPT, CONSTRAINT -> RD_ECONFLICT, ...). Pure. */
+int store_sqlite_err(int sqlite_rc);
 
 #endif

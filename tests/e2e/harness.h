@@ -62,6 +62,7 @@ struct e2e_opts {
     const char *const *env;        /* NULL-terminated "NAME=value" for the daemon's env */
     bool no_admin_token;           /* leave RELENGD_ADMIN_TOKEN unset */
     bool tls;                      /* make a self-signed cert, set http.tls_cert, use https */
+    bool listen_from_config;       /* no --listen: [http] listen of etc/relengd.conf counts */
     int ready_timeout_ms;          /* 0: 20000 */
 };
 
@@ -83,6 +84,7 @@ struct e2e_daemon {
     int exit_status;        /* after it exited: exit code, or 128 + signal; -1 unknown */
     int n_launches;         /* how many times e2e_launch ran */
     bool passed;            /* set by e2e_pass */
+    bool listen_from_config; /* opts.listen_from_config */
 
     /* private */
     char **argv_set;        /* --set values, NULL-terminated */
@@ -183,6 +185,13 @@ const char *e2e_error_message(const struct e2e_resp *r);
 /* A string member of the JSON body ("token", "id"), borrowed; NULL if none. */
 const char *e2e_json_str(const struct e2e_resp *r, const char *key);
 void e2e_resp_free(struct e2e_resp *r);
+
+/* POST /api/v1/tokens as admin: {"name":name,"scopes":<scopes_json>} plus
+   "expires_in":<expires_in_json> when not NULL (e.g. "2" or "\"2s\"").
+   On 201 copies the secret into token[64] and the id into id[64] (either
+   may be NULL) and returns 0; else prints the reply and returns the status. */
+int e2e_token_create(struct e2e_daemon *d, const char *name, const char *scopes_json,
+                     const char *expires_in_json, char *token, char *id);
 
 /* Sends raw bytes to 127.0.0.1:<api port> over plain TCP (even if the port
    speaks TLS) and reads the reply until the peer closes, max_reply bytes or

@@ -38,11 +38,21 @@ void bus_unsubscribe_owner(struct bus *b, void *owner);
    filter: comma-separated patterns, NULL or "" matches all. */
 bool bus_type_match(const char *pattern, const char *type);
 bool bus_filter_match(const char *filter, const char *type);
+/* Whether every comma-separated pattern of filter (spaces around items are
+   ignored) is "*" or [a-z0-9_.-]+ optionally ending in '*', and filter is at
+   most BUS_FILTER_MAX bytes. NULL and "" are valid. For checking ?type=. */
+#define BUS_FILTER_MAX 1024
+bool bus_filter_valid(const char *filter);
 
 /* Envelopes with id > after matching filter, oldest first, at most limit,
    into *out (new array). Any thread (uses a read transaction). */
 int bus_read_after(struct store *s, uint64_t after, const char *filter, size_t limit,
                    json_t **out);
+/* bus_read_after that also sets *scanned_out (NULL-safe) to the largest id it
+   examined (>= after): a reader with a filter continues from there, so the
+   events that did not match are not scanned again. */
+int bus_read_after_scan(struct store *s, uint64_t after, const char *filter, size_t limit,
+                        json_t **out, uint64_t *scanned_out);
 /* The largest event id in the table (0 if empty). */
 int bus_max_id(struct store *s, uint64_t *out);
 

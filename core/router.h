@@ -22,6 +22,7 @@ struct route {
     void *owner;      /* struct host_module *, for drop */
     char *owner_name; /* "graph", "core" */
     char **segs;      /* path split on '/' */
+    char **params;    /* per segment: the {name} without braces, NULL for literals */
     size_t n_segs;
 };
 
@@ -29,7 +30,7 @@ struct route_match {
     const struct route *route; /* valid while the read lock is held */
     size_t n_params;
     const char *names[ROUTE_MAX_PARAMS];
-    char *values[ROUTE_MAX_PARAMS]; /* owned by the match: route_match_fini */
+    char *values[ROUTE_MAX_PARAMS]; /* owned by the match: freed by router_release */
     char allow[64];                 /* for 405: "GET, POST" */
 };
 
@@ -39,14 +40,23 @@ struct router;
 
 int router_new(struct router **out);
 void router_free(struct router *rt);
-/* RD_ECONFLICT if method+path is registered already; RD_EINVAL on a bad path
-   (must start with '/', no empty, '.' or '..' segments, {} names [a-z_]+). */
+/* RD_ECONFLICT if method+path is registered already (also when only the
+   {param} names differ); RD_EINVAL on a bad method ([A-Z]+), a bad scope
+   (NULL, or segments of [a-zA-Z0-9_.-] joined by ':'; no wildcards), unknown
+   flags, or a bad path (must start with '/', no empty, '.' or '..' segments,
+   literal segments of RFC 3986 pchars, at most ROUTE_MAX_PARAMS {} names
+   [a-z_]+, each once). Strings are copied. */
 int router_add(struct router *rt, void *owner, const char *owner_name, const char *method,
                const char *path, const char *scope, unsigned flags, rd_route_fn fn, void *arg);
 void router_drop_owner(struct router *rt, void *owner);
 
 /* Matches a decoded path. On ROUTER_FOUND the read lock stays held until
-   router_release; otherwise it is released already. HEAD matches GET. */
+   router_release; otherwise it is released already (and m->allow lists the
+   path's methods on ROUTER_NO_METHOD). HEAD matches GET. Literal segments
+   beat {params}, compared from the left; a route must match the method
+   first, so GET /a/b falls back to GET /a/{id} when /a/b only has POST.
+   router_release is harmless after a miss. A handler running under the read
+   lock may call router_list but never router_add/router_drop_owner. */
 enum router_result router_match(struct router *rt, const char *method, const char *path,
                                 struct route_match *m);
 void router_release(struct router *rt, struct route_match *m);

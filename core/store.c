@@ -171,15 +171,20 @@ static int store_check(const struct store *s, sqlite3 *db, struct rd_error *err)
 
     rc = store_pragma_text(db, "PRAGMA quick_check", first, sizeof(first), &src);
     if (rc == RD_OK) {
+        char *problem = first;
+        char *eol;
+
         if (strcmp(first, "ok") == 0)
             return RD_OK;
-        /* The first problem may span lines ("*** in database main ***\n..."). */
-        for (char *p = first; *p; p++)
-            if (*p == '\n' || *p == '\r' || *p == '\t')
-                *p = ' ';
+        /* The row lists problems one per line after a "*** in database
+           main ***" heading: keep the first problem only. */
+        if (strncmp(problem, "*** ", 4) == 0 && (eol = strchr(problem, '\n')))
+            problem = eol + 1;
+        problem[strcspn(problem, "\r\n")] = '\0';
         return rd_error_set(err, RD_ECORRUPT,
-                            "database %s is corrupt: %s; restore it from a backup or move it aside",
-                            s->path, first[0] ? first : "quick_check failed");
+                            "database %s is corrupt: %.100s; restore it from a backup or move it "
+                            "aside",
+                            s->path, problem[0] ? problem : "quick_check failed");
     }
     if ((src & 0xff) == SQLITE_NOTADB)
         return rd_error_set(err, RD_ECORRUPT,

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -423,6 +424,7 @@ int e2e_exec(const char *const *argv, const char *const *env, const char *stdin_
     if (pid < 0)
         goto out;
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         dup2(fileno(fin), 0);
         dup2(fileno(fout), 1);
         dup2(fileno(ferr), 2);
@@ -772,6 +774,8 @@ int e2e_launch(struct e2e_daemon *d)
         goto out;
     }
     if (pid == 0) {
+        /* never outlive the test program, even if it crashes */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         dup2(nullfd, 0);
         dup2(logfd, 1);
         dup2(logfd, 2);

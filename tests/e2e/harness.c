@@ -657,6 +657,13 @@ fail:
 
 int e2e_add_set(struct e2e_daemon *d, const char *kv) { return strv_push(&d->argv_set, kv); }
 
+int e2e_set_modules(struct e2e_daemon *d, const char *modules)
+{
+    free(d->modules);
+    d->modules = modules ? xstrdup(modules) : NULL;
+    return 0;
+}
+
 static char **daemon_argv(struct e2e_daemon *d)
 {
     char **v = NULL;

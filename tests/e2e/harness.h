@@ -111,6 +111,8 @@ struct e2e_daemon *e2e_new(const struct e2e_opts *opts);
 int e2e_launch(struct e2e_daemon *d);
 /* e2e_new + e2e_launch; on failure prints why and the log, frees, NULL. */
 struct e2e_daemon *e2e_start(const struct e2e_opts *opts);
+/* Replaces --modules for the following launches (NULL: the config's). */
+int e2e_set_modules(struct e2e_daemon *d, const char *modules);
 /* Adds a --set "section.key=value" for the following launches. */
 int e2e_add_set(struct e2e_daemon *d, const char *kv);
 /* SIGTERM, then waits 10 s for the exit. 0 iff it exited with status 0;

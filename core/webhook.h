@@ -34,6 +34,9 @@ int webhooks_new(struct event_base *base, struct store *s, struct bus *b, struct
 /* Replaces the set of webhooks (start and SIGHUP). Loop thread. Copies conf. */
 int webhooks_configure(struct webhooks *w, const struct webhook_conf *confs, size_t n,
                        struct rd_error *err);
+/* The retry delay after the first failed attempt (default 1 s) and its cap
+   (default 5 min); it doubles in between. Tests make it short. */
+void webhooks_set_backoff_ms(struct webhooks *w, uint64_t first_ms, uint64_t max_ms);
 /* Call after each commit (loop thread) -- wakes idle deliveries. */
 void webhooks_kick(struct webhooks *w);
 void webhooks_free(struct webhooks *w);

@@ -201,76 +201,65 @@ static void test_refusal_keeps_state(void **state)
 
 static const struct e2e_opts hostcheck_opts = {.modules = "example hostcheck"};
 
-static bool passed_value(json_t *v)
+/* GET /api/v1/modules/hostcheck -> its "status" (new reference). */
+static json_t *hostcheck_status(struct e2e_daemon *d)
 {
-    const char *s;
+    struct e2e_resp r;
+    json_t *st;
 
-    if (json_is_true(v))
-        return true;
-    s = json_string_value(v);
-    if (s)
-        return strcasecmp(s, "ok") == 0 || strcasecmp(s, "pass") == 0 ||
-               strcasecmp(s, "passed") == 0;
-    if (json_is_object(v)) {
-        static const char *const keys[] = {"ok", "passed", "pass", "status", "result"};
-        for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-            if (json_object_get(v, keys[i]))
-                return passed_value(json_object_get(v, keys[i]));
-    }
-    return false;
+    assert_int_equal(e2e_get(d, "/api/v1/modules/hostcheck", NULL, &r), 200);
+    assert_string_equal(e2e_json_str(&r, "name"), "hostcheck");
+    assert_string_equal(e2e_json_str(&r, "state"), "started");
+    st = json_incref(json_object_get(r.json, "status"));
+    assert_true(json_is_object(st));
+    e2e_resp_free(&r);
+    return st;
 }
 
-/* Every check in status "checks" (an object name -> result, or an array of
-   results) passed; returns how many there are. */
-static size_t assert_checks_passed(json_t *status)
+/* Some checks pass only once the pool work, the timers, the deferred call,
+   the fetch and the event fan-out have run: poll (bounded) until all did. */
+static json_t *hostcheck_all_passed(struct e2e_daemon *d)
 {
-    json_t *checks = json_object_get(status, "checks"), *v;
-    size_t n = 0, i;
-    const char *k;
+    uint64_t deadline = e2e_now_ms() + 10000;
+    json_t *st = hostcheck_status(d);
 
-    if (json_is_object(checks)) {
-        json_object_foreach(checks, k, v)
-        {
-            if (!passed_value(v))
-                fprintf(stderr, "hostcheck check %s failed: %s\n", k,
-                        json_dumps(v, JSON_ENCODE_ANY));
-            assert_true(passed_value(v));
-            n++;
-        }
-    } else if (json_is_array(checks)) {
-        json_array_foreach(checks, i, v)
-        {
-            if (!passed_value(v))
-                fprintf(stderr, "hostcheck check %zu failed: %s\n", i, json_dumps(v, 0));
-            assert_true(passed_value(v));
-            n++;
-        }
-    } else {
-        fprintf(stderr, "hostcheck status has no checks: %s\n", json_dumps(status, 0));
-        fail();
+    while (!json_is_true(json_object_get(st, "all_passed")) && e2e_now_ms() < deadline) {
+        json_decref(st);
+        e2e_sleep_ms(50);
+        st = hostcheck_status(d);
     }
-    if (json_object_get(status, "failed"))
-        assert_int_equal(json_integer_value(json_object_get(status, "failed")), 0);
-    return n;
+    return st;
 }
 
 static void test_hostcheck(void **state)
 {
     struct e2e_daemon *d = *state;
     struct e2e_resp r;
-    char tok_echo[64], tok_other[64];
-    json_t *mods, *m;
-    size_t i, n_started = 0;
+    char tok_echo[64], tok_other[64], conf[600];
+    json_t *mods, *m, *st, *v;
+    const char *k;
+    size_t i, n_started = 0, n_checks = 0;
     static const char echo_body[] = "{\"say\":\"hello\",\"n\":42,\"nested\":{\"list\":[1,2,3]}}";
 
     /* the module's own port is in the ready file */
-    assert_true(json_is_integer(json_object_get(d->ready, "hostcheck")));
+    assert_int_equal(json_integer_value(json_object_get(d->ready, "hostcheck")), 1);
 
-    assert_int_equal(e2e_get(d, "/api/v1/modules/hostcheck", NULL, &r), 200);
-    assert_string_equal(e2e_json_str(&r, "name"), "hostcheck");
-    assert_string_equal(e2e_json_str(&r, "state"), "started");
-    assert_true(assert_checks_passed(json_object_get(r.json, "status")) >= 5);
-    e2e_resp_free(&r);
+    /* every host API check passed */
+    st = hostcheck_all_passed(d);
+    json_object_foreach(json_object_get(st, "checks"), k, v)
+    {
+        if (!json_is_true(v))
+            fprintf(stderr, "hostcheck check '%s' did not pass\n", k);
+        assert_true(json_is_true(v));
+        n_checks++;
+    }
+    assert_true(n_checks >= 20);
+    assert_int_equal(json_integer_value(json_object_get(st, "passed")), n_checks);
+    assert_int_equal(json_integer_value(json_object_get(st, "total")), n_checks);
+    assert_true(json_is_true(json_object_get(st, "all_passed")));
+    json_decref(st);
+    /* its configuration was read (every key type) */
+    assert_true(e2e_log_contains(d, "greeting=\"e2e hostcheck greeting\""));
 
     assert_int_equal(e2e_get(d, "/api/v1/status", NULL, &r), 200);
     mods = json_object_get(r.json, "modules");
@@ -288,7 +277,9 @@ static void test_hostcheck(void **state)
     assert_int_equal(e2e_get(d, "/api/v1/hostcheck/ping", NULL, &r), 200);
     assert_true(json_is_true(json_object_get(r.json, "pong")));
     e2e_resp_free(&r);
+    assert_true(e2e_metric(d, "relengd_hostcheck_pings_total") >= 1);
 
+    /* scopes on a module route */
     e2e_post(d, "/api/v1/hostcheck/echo", NULL, echo_body, &r);
     assert_int_equal(r.status, 401);
     e2e_resp_free(&r);
@@ -297,20 +288,71 @@ static void test_hostcheck(void **state)
     assert_int_equal(r.status, 403);
     e2e_resp_free(&r);
     assert_int_equal(e2e_token_create(d, "echo", "[\"hostcheck:echo\"]", NULL, tok_echo, NULL), 0);
-    e2e_post(d, "/api/v1/hostcheck/echo", tok_echo, echo_body, &r);
-    assert_int_equal(r.status, 200);
+    assert_int_equal(e2e_post(d, "/api/v1/hostcheck/echo", tok_echo, echo_body, &r), 200);
     {
         json_t *sent = json_loads(echo_body, 0, NULL);
-        json_t *got = json_object_get(r.json, "echo") ? json_object_get(r.json, "echo") : r.json;
-        if (!json_equal(sent, got))
+        if (!json_equal(sent, r.json))
             fprintf(stderr, "echo: sent %s, got %s\n", echo_body, r.body);
-        assert_true(json_equal(sent, got));
+        assert_true(json_equal(sent, r.json));
         json_decref(sent);
     }
     e2e_resp_free(&r);
     /* but the echo token cannot write notes */
     e2e_post(d, "/api/v1/example/notes", tok_echo, "{\"text\":\"x\"}", &r);
     assert_int_equal(r.status, 403);
+    e2e_resp_free(&r);
+
+    /* a raw (unparsed) body route streams the bytes back */
+    {
+        static const char raw[] = "not JSON at all \x01\x02 {";
+        const char *h[] = {"Content-Type: application/octet-stream", NULL};
+        assert_int_equal(e2e_request(d, "POST", "/api/v1/hostcheck/raw", tok_echo, h, raw,
+                                     sizeof(raw) - 1, &r),
+                         200);
+        assert_int_equal(r.body_len, sizeof(raw) - 1);
+        assert_memory_equal(r.body, raw, sizeof(raw) - 1);
+        assert_string_equal(e2e_header(&r, "X-Hostcheck"), "raw");
+        e2e_resp_free(&r);
+    }
+
+    /* request accessors: principal, query parameter (decoded), header */
+    {
+        const char *h[] = {"User-Agent: relengd-e2e/1", NULL};
+        assert_int_equal(e2e_request(d, "GET", "/api/v1/hostcheck/whoami?q=a%20b%26c", tok_echo,
+                                     h, NULL, 0, &r),
+                         200);
+        assert_string_equal(e2e_json_str(&r, "principal"), "echo");
+        assert_string_equal(e2e_json_str(&r, "method"), "GET");
+        assert_string_equal(e2e_json_str(&r, "q"), "a b&c");
+        assert_string_equal(e2e_json_str(&r, "user_agent"), "relengd-e2e/1");
+        assert_true(json_is_true(json_object_get(r.json, "has_echo_scope")));
+        e2e_resp_free(&r);
+        assert_int_equal(e2e_get(d, "/api/v1/hostcheck/whoami", NULL, &r), 200);
+        assert_string_equal(e2e_json_str(&r, "principal"), "anonymous");
+        assert_true(json_is_false(json_object_get(r.json, "has_echo_scope")));
+        e2e_resp_free(&r);
+    }
+
+    /* a file from the module's state directory */
+    assert_int_equal(e2e_get(d, "/api/v1/hostcheck/file", NULL, &r), 200);
+    assert_string_equal(r.body, "hostcheck was here\n");
+    e2e_resp_free(&r);
+
+    /* its events are in the firehose, with source hostcheck */
+    assert_int_equal(e2e_get(d, "/api/v1/events?type=hostcheck&limit=1000", NULL, &r), 200);
+    {
+        json_t *events = json_object_get(r.json, "events"), *ev;
+        bool stored = false, worked = false;
+        json_array_foreach(events, i, ev)
+        {
+            const char *type = json_string_value(json_object_get(ev, "type"));
+            assert_string_equal(json_string_value(json_object_get(ev, "source")), "hostcheck");
+            stored |= strcmp(type, "hostcheck.stored") == 0;
+            worked |= strcmp(type, "hostcheck.worked") == 0;
+        }
+        assert_true(stored);
+        assert_true(worked);
+    }
     e2e_resp_free(&r);
 
     /* the module's routes are in the OpenAPI document */
@@ -325,6 +367,25 @@ static void test_hostcheck(void **state)
     /* both modules' log lines carry their name */
     assert_true(e2e_log_contains(d, "[hostcheck]"));
     assert_true(e2e_log_contains(d, "[example]"));
+
+    /* SIGHUP reloads the module's configuration */
+    snprintf(conf, sizeof(conf), "%s/modules.d/hostcheck.conf", d->etc_dir);
+    {
+        char *t = e2e_read_file(conf, NULL), *p;
+        size_t off;
+        assert_non_null(t);
+        p = strstr(t, "e2e hostcheck greeting");
+        assert_non_null(p);
+        memcpy(p, "E2E HOSTCHECK GREETING", strlen("E2E HOSTCHECK GREETING"));
+        assert_int_equal(e2e_write_file(conf, t, strlen(t)), 0);
+        free(t);
+        off = e2e_log_size(d);
+        assert_int_equal(e2e_signal(d, SIGHUP), 0);
+        assert_true(e2e_wait_log(d, off, "reloaded: greeting=\"E2E HOSTCHECK GREETING\"", 10000));
+        st = hostcheck_status(d);
+        assert_int_equal(json_integer_value(json_object_get(st, "reloads")), 1);
+        json_decref(st);
+    }
     e2e_pass(d);
 }
 

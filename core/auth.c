@@ -160,8 +160,9 @@ bool auth_scope_valid(const char *s)
                 return false;
             seg_empty = true;
         } else if (c == '*') {
-            /* Only as the whole last segment, after a prefix: "graph:*". */
-            if (!seg_empty || i + 1 != n || i == 0)
+            /* A wildcard only at the very end, after something to match:
+               "graph:*", "example:w*"; never "*" alone (that is admin). */
+            if (i == 0 || i + 1 != n)
                 return false;
             seg_empty = false;
         } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -201,8 +202,10 @@ bool auth_scope_match(const char *granted, const char *needed)
     if (strcmp(granted, "admin") == 0)
         return true;
     n = strlen(granted);
-    if (n >= 2 && granted[n - 1] == '*' && granted[n - 2] == ':')
-        return strncmp(needed, granted, n - 1) == 0 && needed[n - 1] != '\0';
+    /* A trailing '*' is an explicit prefix; nothing else is ever a prefix,
+       so "graph:sub" does not grant "graph:submit". */
+    if (n >= 2 && granted[n - 1] == '*')
+        return strncmp(needed, granted, n - 1) == 0;
     return strcmp(granted, needed) == 0;
 }
 
@@ -246,7 +249,7 @@ static int auth_scopes_check(const json_t *scopes, struct rd_error *err)
         if (!auth_scope_valid(json_string_value(v)))
             return rd_error_set(err, RD_EINVAL,
                                 "scopes[%zu] \"%.64s\" is not a scope (segments of "
-                                "[a-zA-Z0-9_.-] joined by ':', optionally ending in ':*')",
+                                "[a-zA-Z0-9_.-] joined by ':', optionally ending in '*')",
                                 i, json_string_value(v));
     }
     return RD_OK;

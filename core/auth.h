@@ -3,7 +3,8 @@
  * core/auth.h -- API tokens. A token is "rd_" + 43 base64url chars of
  * randomness; only its SHA-256 is stored (core_tokens). Each has a name,
  * scopes, an optional expiry and can be revoked. Scopes: "admin" grants
- * everything; "graph:*" grants every scope starting "graph:"; otherwise exact.
+ * everything; "graph:*" grants every scope starting "graph:" (a trailing
+ * '*' is a prefix match); otherwise exact.
  * Any thread.
  */
 #ifndef RELENGD_AUTH_H
@@ -44,13 +45,15 @@ bool auth_anonymous_read(struct auth *a);
    nothing. Records the use in last_used_ms at most once a minute. */
 int auth_lookup(struct auth *a, const char *token, struct principal *p, struct rd_error *err);
 void principal_fini(struct principal *p);
-/* granted "admin" matches everything; "graph:*" every scope that starts
-   with "graph:" (not "graph" itself, not "graphs:x"); otherwise equality. */
+/* granted "admin" matches everything; a trailing '*' matches any rest:
+   "graph:*" every scope that starts with "graph:" (not "graph", not
+   "graphs:x"), "example:w*" "example:write"; otherwise equality only
+   ("graph:sub" does not grant "graph:submit"). */
 bool auth_scope_match(const char *granted, const char *needed);
 /* False for anonymous principals. */
 bool principal_has(const struct principal *p, const char *needed);
 /* A grantable scope: segments of [a-zA-Z0-9_.-] joined by ':', optionally
-   ending in ":*"; at most 128 bytes. */
+   ending in '*' (not "*" alone); at most 128 bytes. */
 bool auth_scope_valid(const char *scope);
 /* A token name: 1..63 bytes of UTF-8 without control characters. */
 bool auth_name_valid(const char *name);

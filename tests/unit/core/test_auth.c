@@ -240,6 +240,11 @@ static void test_scope_match_table(void **state)
         {NULL, "graph:submit", false},
         {"admin", NULL, false},
         {"*", "graph:submit", false},
+        {"example:w*", "example:write", true},
+        {"example:w*", "example:w", true},
+        {"example:w*", "example:read", false},
+        {"examplex:*", "example:write", false},
+        {"graph*", "graphs:x", true},
     };
 
     (void)state;
@@ -270,8 +275,10 @@ static void test_scope_valid_table(void **state)
         {":graph", false},
         {"graph::submit", false},
         {"graph:*:x", false},
-        {"graph:sub*", false},
-        {"graph*", false},
+        {"graph:sub*", true},
+        {"graph*", true},
+        {"graph:*x", false},
+        {"gr*ph", false},
         {"graph:**", false},
         {"graph submit", false},
         {"graph/submit", false},

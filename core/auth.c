@@ -202,10 +202,10 @@ bool auth_scope_match(const char *granted, const char *needed)
     if (strcmp(granted, "admin") == 0)
         return true;
     n = strlen(granted);
-    /* A trailing '*' is an explicit prefix; nothing else is ever a prefix,
-       so "graph:sub" does not grant "graph:submit". */
+    /* A trailing '*' stands for a non-empty rest; nothing else is ever a
+       prefix, so "graph:sub" does not grant "graph:submit". */
     if (n >= 2 && granted[n - 1] == '*')
-        return strncmp(needed, granted, n - 1) == 0;
+        return strncmp(needed, granted, n - 1) == 0 && needed[n - 1] != '\0';
     return strcmp(granted, needed) == 0;
 }
 

@@ -45,7 +45,7 @@ bool auth_anonymous_read(struct auth *a);
    nothing. Records the use in last_used_ms at most once a minute. */
 int auth_lookup(struct auth *a, const char *token, struct principal *p, struct rd_error *err);
 void principal_fini(struct principal *p);
-/* granted "admin" matches everything; a trailing '*' matches any rest:
+/* granted "admin" matches everything; a trailing '*' any non-empty rest:
    "graph:*" every scope that starts with "graph:" (not "graph", not
    "graphs:x"), "example:w*" "example:write"; otherwise equality only
    ("graph:sub" does not grant "graph:submit"). */

@@ -241,7 +241,7 @@ static void test_scope_match_table(void **state)
         {"admin", NULL, false},
         {"*", "graph:submit", false},
         {"example:w*", "example:write", true},
-        {"example:w*", "example:w", true},
+        {"example:w*", "example:w", false},
         {"example:w*", "example:read", false},
         {"examplex:*", "example:write", false},
         {"graph*", "graphs:x", true},

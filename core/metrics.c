@@ -1130,7 +1130,15 @@ int metrics_new(const struct rd_host_api *api, struct metrics **out)
     ms->api = api;
     ms->statsd_fd = -1;
     pthread_mutex_init(&ms->lock, NULL);
-    pthread_rwlock_init(&ms->statsd_lock, NULL);
+    {
+        /* Updates read-lock it all the time: prefer the rare writer
+           (metrics_statsd) so that a busy process cannot starve it. */
+        pthread_rwlockattr_t attr;
+        pthread_rwlockattr_init(&attr);
+        pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+        pthread_rwlock_init(&ms->statsd_lock, &attr);
+        pthread_rwlockattr_destroy(&attr);
+    }
     atomic_init(&ms->statsd_on, false);
     ms->statsd_ns = strdup("");
     ms->statsd_tags = strdup("");

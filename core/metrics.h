@@ -20,8 +20,13 @@ void metrics_free(struct metrics *ms);
    module+name+tags returns the same handle; the same name with another kind
    is NULL. Histogram buckets: 0.001 .. 60 s, or bytes buckets when the name
    ends in _bytes. */
+/* module NULL or "" gives relengd_<name> (the core's own metrics). StatsD
+   names are "<module>.<name>" as given, without a _total or _seconds suffix. */
 struct rd_metric *metrics_get(struct metrics *ms, enum rd_metric_kind k, const char *module,
                               const char *name, const char *help, const char *tags);
+/* add: counters (v < 0 ignored) and gauges (v may be negative); on a
+   histogram it observes. set: gauges only. observe: histograms only. Calls
+   that do not fit the kind, and NaN, are ignored. NULL-safe. */
 void metrics_add(struct rd_metric *m, double v);
 void metrics_set(struct rd_metric *m, double v);
 void metrics_observe(struct rd_metric *m, double v);

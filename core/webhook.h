@@ -31,7 +31,10 @@ struct webhooks;
 
 int webhooks_new(struct event_base *base, struct store *s, struct bus *b, struct fetch *f,
                  struct metrics *ms, struct webhooks **out);
-/* Replaces the set of webhooks (start and SIGHUP). Loop thread. Copies conf. */
+/* Replaces the set of webhooks (start and SIGHUP). Loop thread. Copies conf.
+   Checks every conf first (RD_EINVAL changes nothing). A webhook that stays
+   keeps its cursor and its delivery in flight; a new one starts after the
+   newest event; one no longer listed is aborted and its cursor row deleted. */
 int webhooks_configure(struct webhooks *w, const struct webhook_conf *confs, size_t n,
                        struct rd_error *err);
 /* The retry delay after the first failed attempt (default 1 s) and its cap
@@ -42,6 +45,8 @@ void webhooks_kick(struct webhooks *w);
 void webhooks_free(struct webhooks *w);
 /* hex HMAC-SHA256 of body with secret into out[65]. Exposed for tests. */
 void webhook_sign(const char *secret, const char *body, size_t len, char out[65]);
+/* New reference: [{"name","types","cursor","attempts","next_ms","in_flight",
+   "last_error"}], never the URL or secret. */
 json_t *webhooks_status(struct webhooks *w);
 
 #endif

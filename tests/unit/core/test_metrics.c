@@ -389,13 +389,39 @@ static void test_concurrent_updates(void **state)
     pthread_t t[4];
     char *text;
 
+    struct sockaddr_in sa = {0};
+    socklen_t sl = sizeof(sa);
+    struct rd_error err = {0};
+    char addr[64];
+    int fd;
+
+    /* A receiver that never reads: its buffer fills, sends are dropped. */
+    fd = socket(AF_INET, SOCK_DGRAM, 0);
+    assert_true(fd >= 0);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+    snprintf(addr, sizeof(addr), "127.0.0.1:%u", (unsigned)ntohs(sa.sin_port));
+
     hm.c = metrics_get(ms, RD_COUNTER, "t", "c", NULL, NULL);
     hm.g = metrics_get(ms, RD_GAUGE, "t", "g", NULL, NULL);
     hm.h = metrics_get(ms, RD_HISTOGRAM, "t", "h_seconds", NULL, NULL);
+    assert_int_equal(metrics_statsd(ms, addr, "releng", NULL, &err), RD_OK);
     for (int i = 0; i < 4; i++)
         assert_int_equal(pthread_create(&t[i], NULL, hammer_run, &hm), 0);
+    /* Reconfiguring StatsD and rendering while updates run. */
+    for (int i = 0; i < 20; i++) {
+        char *snapshot = NULL;
+        size_t len;
+        assert_int_equal(metrics_statsd(ms, (i % 2) ? addr : NULL, "releng", "k:v", &err),
+                         RD_OK);
+        assert_int_equal(metrics_render(ms, &snapshot, &len), RD_OK);
+        free(snapshot);
+    }
     for (int i = 0; i < 4; i++)
         pthread_join(t[i], NULL);
+    close(fd);
     assert_true(metrics_value(hm.c) == 40000.0);
     assert_true(metrics_value(hm.g) == 20000.0);
     assert_true(metrics_value(hm.h) == 40000.0);

@@ -1,0 +1,225 @@
+// SPDX-License-Identifier: MIT
+// tests/browser/overview.test.mjs -- the dashboard in a real browser: Debian's
+// chromium, headless, driven by playwright-core against the running daemon
+// that tests/browser/run.sh started (loaded modules: example, hostcheck).
+//
+// Environment (set by run.sh):
+//   RELENGD_URL          http://127.0.0.1:PORT
+//   RELENGD_ADMIN_TOKEN  the daemon's admin token (for API calls from Node)
+//   PLAYWRIGHT_DIR       the directory whose node_modules holds playwright-core
+//   SCREENSHOT           where to save the overview screenshot
+//   CHROMIUM             the browser (default /usr/bin/chromium)
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+
+const base = process.env.RELENGD_URL;
+const adminToken = process.env.RELENGD_ADMIN_TOKEN;
+const screenshot = process.env.SCREENSHOT || path.resolve('overview.png');
+const require = createRequire(path.join(process.env.PLAYWRIGHT_DIR || process.cwd(), 'package.json'));
+const { chromium } = require('playwright-core');
+
+assert.ok(base, 'RELENGD_URL must name the running daemon');
+assert.ok(adminToken, 'RELENGD_ADMIN_TOKEN must be the daemon admin token');
+
+let browser;
+let context;
+const pageErrors = [];
+
+async function api(method, p, body, token = adminToken) {
+  const res = await fetch(base + p, {
+    method,
+    headers: {
+      Accept: 'application/json',
+      ...(token ? { Authorization: `Bearer ${token}` } : {}),
+      ...(body ? { 'Content-Type': 'application/json' } : {}),
+    },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.text();
+  return { status: res.status, json: text ? JSON.parse(text) : null };
+}
+
+async function newPage({ token } = {}) {
+  const page = await context.newPage();
+  page.on('pageerror', (err) => pageErrors.push(`${page.url()}: ${err.message}`));
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') pageErrors.push(`${page.url()}: console: ${msg.text()}`);
+  });
+  if (token) {
+    await page.addInitScript((t) => localStorage.setItem('relengd.token', t), token);
+  }
+  return page;
+}
+
+before(async () => {
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  context.setDefaultTimeout(10000);
+});
+
+after(async () => {
+  await context?.close();
+  await browser?.close();
+});
+
+test('the overview lists the loaded modules with their state', async () => {
+  const status = await api('GET', '/api/v1/status');
+  assert.equal(status.status, 200);
+  const names = status.json.modules.map((m) => m.name).sort();
+  assert.deepEqual(names, ['example', 'hostcheck']);
+
+  const page = await newPage();
+  await page.goto(`${base}/`);
+  const list = page.getByTestId('module-list');
+  await list.getByTestId('module-card-example').waitFor();
+  await list.getByTestId('module-card-hostcheck').waitFor();
+  const cards = await list.locator('[data-module]').evaluateAll((els) => els.map((e) => e.dataset.module));
+  assert.deepEqual(cards.sort(), names);
+  for (const m of status.json.modules) {
+    const card = list.getByTestId(`module-card-${m.name}`);
+    assert.equal(await card.getByTestId('module-state').textContent(), m.state);
+    assert.equal(await card.getByTestId('module-version').textContent(), `v${m.version}`);
+  }
+  // the example module's status figure (its note count) is on its card
+  assert.match(await list.getByTestId('module-card-example').textContent(), /notes/);
+  assert.equal(await page.getByTestId('app-version').textContent(), `v${status.json.version}`);
+  assert.match(await page.getByTestId('app-uptime').textContent(), /^up \d/);
+  // navigation: the six appliance modules plus the loaded extras
+  for (const n of ['proxy', 'graph', 'dispatch', 'talos', 'partials', 'signing', 'example', 'hostcheck']) {
+    await page.getByTestId(`nav-module-${n}`).waitFor();
+  }
+  await page.close();
+});
+
+test('a newly published event appears in the live feed', async () => {
+  const page = await newPage();
+  await page.goto(`${base}/`);
+  const feed = page.getByTestId('event-feed');
+  await page.locator('[data-testid="feed-status"][data-state="live"]').waitFor();
+
+  const text = `browser test note ${Date.now()}`;
+  const res = await api('POST', '/api/v1/example/notes', { text });
+  assert.equal(res.status, 201, JSON.stringify(res.json));
+  const id = res.json.id;
+
+  // the event reaches the page over SSE, without a reload, within a few seconds
+  const item = feed.locator('[data-testid="event-item"][data-event-type="example.noted"]', { hasText: text });
+  await item.waitFor({ timeout: 5000 });
+  const top = feed.getByTestId('event-item').first();
+  assert.equal(await top.getAttribute('data-event-type'), 'example.noted');
+  assert.match(await top.textContent(), new RegExp(`"id":${id}\\b`));
+
+  // the type filter hides what does not match and shows it again
+  await page.getByTestId('feed-filter').first().fill('nothing.matches');
+  await item.waitFor({ state: 'hidden' });
+  await page.getByTestId('feed-filter').first().fill('example');
+  await item.waitFor({ state: 'visible' });
+
+  await page.screenshot({ path: screenshot, fullPage: false });
+  await page.close();
+});
+
+test('a module that is not loaded says how to load it', async () => {
+  const page = await newPage();
+  await page.goto(`${base}/#/m/proxy`);
+  const msg = page.getByTestId('module-not-loaded');
+  await msg.waitFor();
+  assert.match(
+    (await msg.textContent()).replace(/\s+/g, ' '),
+    /The proxy module is not loaded in this appliance \(add it to modules in relengd\.conf\)/,
+  );
+  assert.equal(await page.getByTestId('nav-module-proxy').getAttribute('aria-current'), 'page');
+  // navigating to another absent module through the menu says the same for it
+  await page.getByTestId('nav-module-signing').click();
+  await page.getByTestId('module-not-loaded').filter({ hasText: 'The signing module is not loaded' }).waitFor();
+  await page.close();
+});
+
+test('the example module page lists notes and adds one with a token', async () => {
+  const tok = await api('POST', '/api/v1/tokens', { name: 'browser-writer', scopes: ['example:write'], expires_in: '1d' });
+  assert.equal(tok.status, 201, JSON.stringify(tok.json));
+
+  const page = await newPage({ token: tok.json.token });
+  await page.goto(`${base}/#/m/example`);
+  await page.getByTestId('example-note-form').waitFor();
+  const existing = await api('GET', '/api/v1/example/notes?limit=500', null, null);
+  assert.ok(existing.json.notes.length >= 1);
+  const newest = existing.json.notes[existing.json.notes.length - 1];
+  await page.locator(`[data-testid="example-note"][data-note-id="${newest.id}"]`).waitFor();
+
+  const text = `added from the page ${Date.now()}`;
+  await page.getByLabel('New note').fill(text);
+  await page.getByRole('button', { name: 'Add note' }).click();
+  await page.getByTestId('example-notes').getByText(text).waitFor();
+  const list = await api('GET', '/api/v1/example/notes?limit=500', null, null);
+  const stored = list.json.notes.find((n) => n.text === text);
+  assert.ok(stored, 'the note was stored through the API');
+  assert.equal(stored.author, 'browser-writer');
+  await page.close();
+});
+
+test('without the scope the server message is shown', async () => {
+  const page = await newPage(); // anonymous
+  await page.goto(`${base}/#/m/example`);
+  await page.getByLabel('New note').fill('should not be stored');
+  await page.getByRole('button', { name: 'Add note' }).click();
+  const err = page.getByTestId('example-note-error');
+  await err.filter({ hasText: /\S/ }).waitFor();
+  const direct = await api('POST', '/api/v1/example/notes', { text: 'x' }, null);
+  assert.ok(direct.status === 401 || direct.status === 403);
+  assert.ok((await err.textContent()).includes(direct.json.error.message));
+  await page.close();
+});
+
+test('the tokens page creates, shows once, and revokes a token', async () => {
+  const anon = await newPage();
+  await anon.goto(`${base}/#/tokens`);
+  await anon.getByTestId('token-admin-needed').waitFor();
+  await anon.close();
+
+  const page = await newPage({ token: adminToken });
+  page.on('dialog', (d) => d.accept());
+  await page.goto(`${base}/#/tokens`);
+  await page.getByTestId('token-table').waitFor();
+  await page.getByLabel('Name').fill('browser-made');
+  await page.getByLabel('Scopes').fill('example:write, graph:*');
+  await page.getByRole('button', { name: 'Create token' }).click();
+  const secret = await page.getByTestId('token-secret').textContent();
+  assert.match(secret, /^rd_[A-Za-z0-9_-]{43}$/);
+
+  // the secret works, and the list shows the token without it
+  const who = await api('GET', '/api/v1/whoami', null, secret);
+  assert.equal(who.status, 200);
+  const listed = await api('GET', '/api/v1/tokens');
+  const tok = listed.json.tokens.find((t) => t.name === 'browser-made');
+  assert.ok(tok);
+  assert.deepEqual([...tok.scopes].sort(), ['example:write', 'graph:*']);
+  const row = page.getByTestId(`token-row-${tok.id}`);
+  await row.waitFor();
+  assert.ok(!(await page.getByTestId('token-table').textContent()).includes(secret));
+
+  await page.getByTestId(`token-revoke-${tok.id}`).click();
+  await row.getByText('revoked').waitFor();
+  const after = await api('GET', '/api/v1/whoami', null, secret);
+  assert.equal(after.status, 401);
+  await page.close();
+});
+
+test('no page raised an error', () => {
+  assert.deepEqual(pageErrors.filter((e) => !/status of 40[13]/.test(e)), []);
+});

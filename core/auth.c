@@ -23,6 +23,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -191,6 +192,22 @@ bool auth_name_valid(const char *name)
         return false;
     json_decref(probe);
     return true;
+}
+
+const char *auth_bearer_token(const char *authorization)
+{
+    const char *p = authorization;
+
+    if (!p)
+        return NULL;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (strncasecmp(p, "Bearer", 6) != 0 || (p[6] != ' ' && p[6] != '\t'))
+        return NULL;
+    p += 6;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    return *p ? p : NULL;
 }
 
 bool auth_scope_match(const char *granted, const char *needed)
@@ -504,9 +521,8 @@ int auth_token_create(struct auth *a, const char *name, const json_t *scopes,
                           AUTH_NAME_MAX);
         goto out;
     }
-    if (strcmp(name, AUTH_BOOTSTRAP_NAME) == 0) {
-        rc = rd_error_set(err, RD_EINVAL, "the name %s is reserved for the configured admin token",
-                          AUTH_BOOTSTRAP_NAME);
+    if (strcmp(name, AUTH_BOOTSTRAP_NAME) == 0 || strcmp(name, "anonymous") == 0) {
+        rc = rd_error_set(err, RD_EINVAL, "the name %s is reserved", name);
         goto out;
     }
     rc = auth_scopes_check(scopes, err);
@@ -548,7 +564,6 @@ int auth_token_create(struct auth *a, const char *name, const json_t *scopes,
         rc = rd_error_set(err, RD_ENOMEM, "out of memory");
         goto out;
     }
-    log_msg("core", RD_INFO, "auth: created token %s (%s)", id, name);
     *out = o;
 out:
     free(scopes_text);
@@ -681,8 +696,6 @@ int auth_token_revoke(struct auth *a, const char *id)
     r.id = id;
     r.now_ms = auth_now_ms();
     rc = store_write(a->store, NULL, "core", auth_revoke_tx, &r);
-    if (rc == RD_OK)
-        log_msg("core", RD_INFO, "auth: revoked token %s", id);
     return rc;
 }
 

@@ -57,13 +57,18 @@ bool principal_has(const struct principal *p, const char *needed);
 bool auth_scope_valid(const char *scope);
 /* A token name: 1..63 bytes of UTF-8 without control characters. */
 bool auth_name_valid(const char *name);
+/* The token of an "Authorization: Bearer <token>" header value (scheme
+   case-insensitive), pointing into authorization; NULL for another scheme
+   or no token. The token is not checked. */
+const char *auth_bearer_token(const char *authorization);
 
 /* Creates a token; *out (new) is {"id","name","scopes","created","expires","token"}
    -- the only time the secret is shown. Times are ISO 8601 UTC strings,
    expires null for never. expires_ms is absolute (epoch ms), 0: never; it
    must lie in the future. Scopes must be a non-empty array of
    auth_scope_valid strings; the name must be auth_name_valid and not
-   "bootstrap-admin". RD_EINVAL with err naming the problem. */
+   "bootstrap-admin" or "anonymous". RD_EINVAL with err naming the problem.
+   Callers log the creation (with who asked). */
 int auth_token_create(struct auth *a, const char *name, const json_t *scopes,
                       uint64_t expires_ms, json_t **out, struct rd_error *err);
 /* *out (new): [{id,name,scopes,created,expires,revoked,last_used}] oldest

@@ -298,6 +298,34 @@ static void test_scope_valid_table(void **state)
     assert_true(auth_scope_valid(long_scope));
 }
 
+static void test_bearer(void **state)
+{
+    static const struct {
+        const char *header, *want;
+    } cases[] = {
+        {"Bearer rd_x", "rd_x"},
+        {"bearer rd_x", "rd_x"},
+        {"BEARER   rd_x", "rd_x"},
+        {"  Bearer\trd_x", "rd_x"},
+        {"Bearer", NULL},
+        {"Bearer ", NULL},
+        {"Bearerrd_x", NULL},
+        {"Basic YWRtaW46YWRtaW4=", NULL},
+        {"Token rd_x", NULL},
+        {"", NULL},
+        {NULL, NULL},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *got = auth_bearer_token(cases[i].header);
+        if (cases[i].want)
+            assert_string_equal(got, cases[i].want);
+        else
+            assert_null(got);
+    }
+}
+
 static void test_principal_has(void **state)
 {
     struct principal p;
@@ -476,7 +504,7 @@ static void test_create_validation(void **state)
     struct rd_error err = {0};
     json_t *good = scopes_of("graph:submit", NULL), *o = NULL;
     char name64[65];
-    static const char *bad_names[] = {"", "bootstrap-admin", "tab\there", "nl\n",
+    static const char *bad_names[] = {"", "bootstrap-admin", "anonymous", "tab\there", "nl\n",
                                       "bad utf8 \xff", "del\x7f"};
     static const char *bad_scope_docs[] = {
         "\"graph:submit\"", "[]", "[1]", "[\"graph:\"]", "[\"*\"]", "[\"a b\"]",
@@ -785,6 +813,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scope_match_table),
         cmocka_unit_test(test_scope_valid_table),
+        cmocka_unit_test(test_bearer),
         cmocka_unit_test(test_principal_has),
         cmocka_unit_test_setup_teardown(test_create_lookup_list_revoke, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lookup_unknown_and_malformed, setup, teardown),

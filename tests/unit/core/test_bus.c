@@ -933,6 +933,8 @@ static int fake_reply_json(struct rd_req *r, int status, json_t *body)
 }
 
 static int fake_reply_errorv(struct rd_req *r, int status, const char *code, const char *fmt,
+                             va_list ap) RD_PRINTF(4, 0);
+static int fake_reply_errorv(struct rd_req *r, int status, const char *code, const char *fmt,
                              va_list ap)
 {
     struct fake_req *q = fake_of(r);

@@ -36,6 +36,11 @@
 #define WEBHOOK_MAX_MS (5u * 60u * 1000u)
 #define WEBHOOK_TIMEOUT_MS 10000u
 #define WEBHOOK_ERROR_MAX 200
+#ifdef PACKAGE_VERSION
+#define WEBHOOK_USER_AGENT "relengd/" PACKAGE_VERSION
+#else
+#define WEBHOOK_USER_AGENT "relengd"
+#endif
 
 struct hook;
 
@@ -407,7 +412,7 @@ static int hook_send(struct hook *hk, const json_t *env)
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)hk->timeout_ms);
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, discard_body);
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, d->errbuf);
-    curl_easy_setopt(easy, CURLOPT_USERAGENT, "relengd");
+    curl_easy_setopt(easy, CURLOPT_USERAGENT, WEBHOOK_USER_AGENT);
 #if LIBCURL_VERSION_NUM >= 0x075500
     curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
 #else

@@ -567,6 +567,11 @@ static void daemon_close_core(struct daemon *d)
 {
     struct host *h = &d->h;
 
+    /* No more commits may queue webhook wake-ups once webhooks are gone. */
+    if (h->store)
+        store_set_commit_hook(h->store, NULL, NULL);
+    if (h->loopq)
+        loopq_drain(h->loopq);
     webhooks_free(h->webhooks);
     h->webhooks = NULL;
     fetch_free(h->fetch);

@@ -30,6 +30,8 @@ uint64_t host_clock_ms(void)
 /* ------------------------------------------------------- logs, metrics */
 
 static void host_logv(struct rd_host *rh, enum rd_level lv, const char *fmt, va_list ap)
+    RD_PRINTF(3, 0);
+static void host_logv(struct rd_host *rh, enum rd_level lv, const char *fmt, va_list ap)
 {
     log_msgv(host_module_of(rh)->name, lv, fmt, ap);
 }

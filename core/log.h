@@ -19,7 +19,7 @@ bool log_enabled(enum rd_level lv);
 /* Redirect output to fd (tests); default 2. */
 void log_set_fd(int fd);
 /* who: "core", a module name; the level is checked before formatting. */
-void log_msgv(const char *who, enum rd_level lv, const char *fmt, va_list ap);
+void log_msgv(const char *who, enum rd_level lv, const char *fmt, va_list ap) RD_PRINTF(3, 0);
 void log_msg(const char *who, enum rd_level lv, const char *fmt, ...) RD_PRINTF(3, 4);
 
 #endif

@@ -25,7 +25,7 @@ assert.ok(base, 'RELENGD_URL must name the running daemon');
 assert.ok(adminToken, 'RELENGD_ADMIN_TOKEN must be the daemon admin token');
 
 let browser;
-let context;
+const contexts = [];
 const pageErrors = [];
 
 async function api(method, p, body, token = adminToken) {
@@ -42,7 +42,12 @@ async function api(method, p, body, token = adminToken) {
   return { status: res.status, json: text ? JSON.parse(text) : null };
 }
 
+// Each page gets a context of its own, so one test's token (localStorage)
+// never leaks into another's.
 async function newPage({ token } = {}) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  context.setDefaultTimeout(10000);
+  contexts.push(context);
   const page = await context.newPage();
   page.on('pageerror', (err) => pageErrors.push(`${page.url()}: ${err.message}`));
   page.on('console', (msg) => {
@@ -68,12 +73,10 @@ before(async () => {
       '--disable-sync',
     ],
   });
-  context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  context.setDefaultTimeout(10000);
 });
 
 after(async () => {
-  await context?.close();
+  for (const c of contexts) await c.close();
   await browser?.close();
 });
 

@@ -94,9 +94,18 @@ export function mount(main, ctx) {
     if (!script) {
       replace(
         body,
-        h('p', { class: 'muted' }, `The ${name} module has no dashboard page yet; its status figures:`),
-        figuresTable(m),
-        h('p', { class: 'small' }, 'API: ', h('a', { href: `/api/v1/modules/${encodeURIComponent(name)}` }, `/api/v1/modules/${name}`)),
+        h(
+          'section',
+          { class: 'panel', 'aria-labelledby': 'module-status-h' },
+          h('h2', { id: 'module-status-h' }, 'Status'),
+          figuresTable(m),
+        ),
+        h(
+          'p',
+          { class: 'small muted' },
+          `The ${name} module has no dashboard page of its own (web/modules/${name}.js). Its API: `,
+          h('a', { href: `/api/v1/modules/${encodeURIComponent(name)}` }, `/api/v1/modules/${name}`),
+        ),
       );
       return;
     }

@@ -276,9 +276,10 @@ static int notes_get(struct rd_req *r, void *arg)
     struct note_get ng = {.ex = ex};
     int rc;
 
-    /* An id that is not a number names no note either. */
+    /* An id that is not a number names no note either. The bytes are not
+       echoed: they need not even be UTF-8. */
     if (example_id_parse(id, &ng.id) != RD_OK)
-        return rd_reply_error(r, 404, "unknown_note", "no note %.32s", id ? id : "");
+        return rd_reply_error(r, 404, "unknown_note", "no such note (ids are positive integers)");
     rc = rd_store_read(ex->h, note_get_tx, &ng);
     if (rc == RD_ENOTFOUND)
         return rd_reply_error(r, 404, "unknown_note", "no note %lld", (long long)ng.id);

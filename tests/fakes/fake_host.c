@@ -188,17 +188,11 @@ static struct fake_host *fh_of(struct rd_host *h)
     return fh_of_api(h->api);
 }
 
-/* Room for one more element of size in *v (which has n). */
-static int grow(void *v, size_t n, size_t size)
-{
-    void **pv = v;
-    void *p = realloc(*pv, (n + 1) * size);
-
-    if (!p)
-        return RD_ENOMEM;
-    *pv = p;
-    return RD_OK;
-}
+/* Makes room for one more element in arr, which has n: RD_OK, or RD_ENOMEM
+   with arr unchanged. tmp is a void * variable of the caller's. */
+#define GROW(arr, n, tmp)                                                                          \
+    (((tmp) = realloc((arr), ((n) + 1) * sizeof(*(arr)))) != NULL ? ((arr) = (tmp), RD_OK)         \
+                                                                  : RD_ENOMEM)
 
 static char *dup_or_null(const char *s, bool *failed)
 {
@@ -263,6 +257,7 @@ static int fh_queue(struct fake_host *fh, const struct fake_item *src)
 /* "a, b c" -> ["a", "b", "c"] */
 static int split_scopes(const char *s, char ***out, size_t *n_out)
 {
+    void *tmp;
     char **v = NULL;
     size_t n = 0;
 
@@ -272,7 +267,7 @@ static int split_scopes(const char *s, char ***out, size_t *n_out)
         len = strcspn(s, ", \t");
         if (len == 0)
             break;
-        if (grow(&v, n, sizeof(*v)) != RD_OK || !(v[n] = strndup(s, len)))
+        if (GROW(v, n, tmp) != RD_OK || !(v[n] = strndup(s, len)))
             goto fail;
         n++;
         s += len;
@@ -361,6 +356,7 @@ static int url_decode(const char *s, size_t n, bool plus, char **out)
    gives a last empty segment (which then matches no route). */
 static int split_path(const char *path, char ***out, size_t *n_out)
 {
+    void *tmp;
     char **v = NULL;
     size_t n = 0;
     const char *p = path;
@@ -369,7 +365,7 @@ static int split_path(const char *path, char ***out, size_t *n_out)
         p++;
     while (*p) {
         size_t len = strcspn(p, "/");
-        if (grow(&v, n, sizeof(*v)) != RD_OK || !(v[n] = strndup(p, len)))
+        if (GROW(v, n, tmp) != RD_OK || !(v[n] = strndup(p, len)))
             goto fail;
         n++;
         p += len;
@@ -377,7 +373,7 @@ static int split_path(const char *path, char ***out, size_t *n_out)
             break;
         p++;
         if (!*p) {
-            if (grow(&v, n, sizeof(*v)) != RD_OK || !(v[n] = strdup("")))
+            if (GROW(v, n, tmp) != RD_OK || !(v[n] = strdup("")))
                 goto fail;
             n++;
         }
@@ -400,11 +396,12 @@ static bool is_param_seg(const char *seg)
 
 static void fh_record(struct fake_host *fh, enum rd_level lv, const char *msg)
 {
+    void *tmp;
     char *copy = strdup(msg);
 
     if (fh->is_verbose)
         log_msg(fh->name, lv, "%s", msg);
-    if (!copy || grow(&fh->logs, fh->n_logs, sizeof(*fh->logs)) != RD_OK) {
+    if (!copy || GROW(fh->logs, fh->n_logs, tmp) != RD_OK) {
         free(copy);
         return;
     }
@@ -442,6 +439,7 @@ static bool str_eq_null(const char *a, const char *b)
 static struct rd_metric *fh_metric(struct rd_host *h, enum rd_metric_kind k, const char *name,
                                    const char *help, const char *tags)
 {
+    void *tmp;
     struct fake_host *fh = fh_of(h);
     struct fake_metric *m = NULL;
     bool failed = false;
@@ -461,7 +459,7 @@ static struct rd_metric *fh_metric(struct rd_host *h, enum rd_metric_kind k, con
         if (str_eq_null(o->tags, tags))
             return &o->pub;
     }
-    if (grow(&fh->metrics, fh->n_metrics, sizeof(*fh->metrics)) != RD_OK)
+    if (GROW(fh->metrics, fh->n_metrics, tmp) != RD_OK)
         return NULL;
     m = calloc(1, sizeof(*m));
     if (!m)
@@ -646,6 +644,7 @@ static void fh_on_commit(void *arg, const json_t *envelopes)
 
 static int fh_subscribe(struct rd_host *h, const char *pattern, rd_event_fn fn, void *arg)
 {
+    void *tmp;
     struct fake_host *fh = fh_of(h);
     char *p;
     int rc;
@@ -655,7 +654,7 @@ static int fh_subscribe(struct rd_host *h, const char *pattern, rd_event_fn fn, 
     if (!pattern || !pattern[0] || !fn)
         return RD_EINVAL;
     p = strdup(pattern);
-    if (!p || grow(&fh->subs, fh->n_subs, sizeof(*fh->subs)) != RD_OK) {
+    if (!p || GROW(fh->subs, fh->n_subs, tmp) != RD_OK) {
         free(p);
         return RD_ENOMEM;
     }
@@ -708,6 +707,7 @@ static bool route_segs_ok(char *const *segs, size_t n)
 static int fh_route(struct rd_host *h, const char *method, const char *path, const char *scope,
                     unsigned flags, rd_route_fn fn, void *arg)
 {
+    void *tmp;
     struct fake_host *fh = fh_of(h);
     struct fake_route r = {0};
     bool failed = false;
@@ -735,7 +735,7 @@ static int fh_route(struct rd_host *h, const char *method, const char *path, con
             goto out;
         }
     }
-    rc = grow(&fh->routes, fh->n_routes, sizeof(*fh->routes));
+    rc = GROW(fh->routes, fh->n_routes, tmp);
     if (rc != RD_OK)
         goto out;
     r.flags = flags;
@@ -1158,6 +1158,7 @@ static uint64_t fh_now_ms(struct rd_host *h)
 static int service_add(struct fake_host *fh, const char *name, uint32_t ver, const void *vtable,
                        bool by_module)
 {
+    void *tmp;
     char *n;
 
     if (!name || !name[0] || !vtable)
@@ -1169,7 +1170,7 @@ static int service_add(struct fake_host *fh, const char *name, uint32_t ver, con
         }
     }
     n = strdup(name);
-    if (!n || grow(&fh->services, fh->n_services, sizeof(*fh->services)) != RD_OK) {
+    if (!n || GROW(fh->services, fh->n_services, tmp) != RD_OK) {
         free(n);
         return RD_ENOMEM;
     }
@@ -1302,7 +1303,8 @@ static void kv_free(struct fake_kv *v, size_t n)
 
 static int kv_add(struct fake_kv **v, size_t *n, char *k, char *val)
 {
-    if (!k || !val || grow(v, *n, sizeof(**v)) != RD_OK) {
+    void *tmp;
+    if (!k || !val || GROW(*v, *n, tmp) != RD_OK) {
         free(k);
         free(val);
         return RD_ENOMEM;
@@ -1405,6 +1407,35 @@ static const struct fake_route *match_route(struct fake_host *fh, const char *me
     return best;
 }
 
+/* "Allow: GET, HEAD, POST\r\n" for a path that matched without its method
+   (NULL when out of memory: the 405 stands without it). */
+static char *allow_header(struct fake_host *fh, char *const *segs, size_t n)
+{
+    char buf[256] = "Allow: ";
+    size_t len = strlen(buf);
+    bool has_get = false;
+
+    for (size_t i = 0; i < fh->n_routes; i++) {
+        const struct fake_route *r = &fh->routes[i];
+        bool ok = r->n_segs == n;
+        for (size_t j = 0; ok && j < n; j++)
+            ok = is_param_seg(r->segs[j]) ? segs[j][0] != '\0' : strcmp(r->segs[j], segs[j]) == 0;
+        if (!ok || strstr(buf, r->method))
+            continue;
+        has_get |= strcmp(r->method, "GET") == 0;
+        len +=
+            (size_t)snprintf(buf + len, sizeof(buf) - len, "%s%s", len > 7 ? ", " : "", r->method);
+        if (len >= sizeof(buf))
+            return NULL;
+    }
+    if (has_get && !strstr(buf, "HEAD"))
+        len += (size_t)snprintf(buf + len, sizeof(buf) - len, ", HEAD");
+    if (len + 3 > sizeof(buf))
+        return NULL;
+    memcpy(buf + len, "\r\n", 3);
+    return strdup(buf);
+}
+
 static void req_fini(struct fake_req *rq)
 {
     free(rq->path);
@@ -1421,6 +1452,7 @@ static void req_dispatch(struct fake_host *fh, struct fake_req *rq, const struct
     const char *q = strchr(c->path, '?');
     const struct fake_route *route;
     json_error_t je;
+    char msg[256];
     bool path_found;
     int rc;
 
@@ -1443,15 +1475,17 @@ static void req_dispatch(struct fake_host *fh, struct fake_req *rq, const struct
     }
     route = match_route(fh, rq->method, rq->segs, rq->n_segs, &path_found);
     if (!route) {
-        if (path_found)
+        if (path_found) {
             req_reply_error(rq, 405, "method_not_allowed", "method not allowed on this path");
-        else
+            rq->resp->headers = allow_header(fh, rq->segs, rq->n_segs);
+        } else
             req_reply_error(rq, 404, "not_found", "no such API path");
         return;
     }
     rq->route = route;
     if (route->scope && rq->is_anonymous) {
-        req_reply_error(rq, 401, "unauthorized", "this route needs a token with scope");
+        snprintf(msg, sizeof(msg), "this route needs a token with scope %s", route->scope);
+        req_reply_error(rq, 401, "unauthorized", msg);
         return;
     }
     if (!route->scope && rq->is_anonymous && !fh->anonymous_read) {
@@ -1459,7 +1493,8 @@ static void req_dispatch(struct fake_host *fh, struct fake_req *rq, const struct
         return;
     }
     if (route->scope && !scopes_grant(rq->scopes, rq->n_scopes, route->scope)) {
-        req_reply_error(rq, 403, "forbidden", "the token lacks scope");
+        snprintf(msg, sizeof(msg), "the token lacks scope %s", route->scope);
+        req_reply_error(rq, 403, "forbidden", msg);
         return;
     }
     if (rq->raw_len > FAKE_MAX_BODY) {
@@ -1543,6 +1578,7 @@ void fake_host_set_anonymous_read(struct fake_host *fh, bool on)
 
 int fake_host_add_token(struct fake_host *fh, const char *token, const char *scopes)
 {
+    void *tmp;
     bool failed = false;
     char *t, *s;
 
@@ -1550,7 +1586,7 @@ int fake_host_add_token(struct fake_host *fh, const char *token, const char *sco
         return RD_EINVAL;
     t = dup_or_null(token, &failed);
     s = dup_or_null(scopes ? scopes : "", &failed);
-    if (failed || grow(&fh->tokens, fh->n_tokens, sizeof(*fh->tokens)) != RD_OK) {
+    if (failed || GROW(fh->tokens, fh->n_tokens, tmp) != RD_OK) {
         free(t);
         free(s);
         return RD_ENOMEM;
@@ -1731,13 +1767,14 @@ double fake_host_metric(struct fake_host *fh, const char *name, const char *tags
 
 void fake_host_fail_call(struct fake_host *fh, unsigned n, int rc)
 {
+    void *tmp;
     for (size_t i = 0; i < fh->n_injects; i++) {
         if (fh->injects[i].n == n) {
             fh->injects[i].rc = rc;
             return;
         }
     }
-    if (grow(&fh->injects, fh->n_injects, sizeof(*fh->injects)) != RD_OK) {
+    if (GROW(fh->injects, fh->n_injects, tmp) != RD_OK) {
         fprintf(stderr, "fake_host: out of memory in fake_host_fail_call\n");
         abort(); /* a test that cannot set up its injection must not pass */
     }

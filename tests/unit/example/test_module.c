@@ -328,6 +328,8 @@ static void test_scopes(void **state)
             assert_string_equal(err_code(&r), "unauthorized");
         if (r.status == 403)
             assert_string_equal(err_code(&r), "forbidden");
+        if (r.status == 401 || r.status == 403)
+            assert_non_null(strstr(err_message(&r), WRITER));
         n_created += r.status == 201;
         fake_resp_free(&r);
     }
@@ -355,6 +357,11 @@ static void test_routing_errors(void **state)
     r = fake_host_call(fh, "DELETE", NOTES "/1", NULL, "admin");
     assert_int_equal(r.status, 405);
     assert_string_equal(err_code(&r), "method_not_allowed");
+    assert_string_equal(r.headers, "Allow: GET, HEAD\r\n");
+    fake_resp_free(&r);
+    r = fake_host_call(fh, "PATCH", NOTES, "{}", "admin");
+    assert_int_equal(r.status, 405);
+    assert_string_equal(r.headers, "Allow: POST, GET, HEAD\r\n");
     fake_resp_free(&r);
     r = fake_host_call(fh, "GET", "/api/v1/example/nope", NULL, NULL);
     assert_int_equal(r.status, 404);

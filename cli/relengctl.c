@@ -189,17 +189,28 @@ int ctl_getopt(struct ctl *c, const struct ctl_command *cmd, int argc, char **ar
                const struct option *opts)
 {
     struct option all[MAX_OPTS];
-    size_t n = 0;
+    char shortopts[3 + 2 * MAX_OPTS] = ":h";
+    size_t n = 0, ns = 2;
     int ch, idx = 0;
 
-    for (; opts && opts[n].name && n < MAX_OPTS - 7; n++)
+    /* an option whose value is a letter also has that letter as short form */
+    for (; opts && opts[n].name && n < MAX_OPTS - 7; n++) {
         all[n] = opts[n];
+        if (opts[n].flag == NULL && opts[n].val < 128 &&
+            ((opts[n].val >= 'a' && opts[n].val <= 'z') ||
+             (opts[n].val >= 'A' && opts[n].val <= 'Z'))) {
+            shortopts[ns++] = (char)opts[n].val;
+            if (opts[n].has_arg == required_argument)
+                shortopts[ns++] = ':';
+        }
+    }
+    shortopts[ns] = '\0';
     for (size_t g = 0; g < sizeof(global_opts) / sizeof(global_opts[0]); g++)
         all[n++] = global_opts[g];
     opterr = 0;
     for (;;) {
         /* ':' first: a missing value returns ':' so we can word the error */
-        ch = getopt_long(argc, argv, ":h", all, &idx);
+        ch = getopt_long(argc, argv, shortopts, all, &idx);
         switch (ch) {
         case -1:
             return CTL_OPT_END;
@@ -358,30 +369,68 @@ static void format_duration(char *buf, size_t len, int64_t s)
         snprintf(buf, len, "%llds", (long long)s);
 }
 
-/* "k=v k=v" of a module's status object (nested values compact). */
+/* Appends "sep key=value" to *out (growing it); false on ENOMEM. */
+static bool summary_add(char **out, size_t *len, const char *key, const char *value)
+{
+    size_t need = *len + strlen(key) + strlen(value) + 3;
+    char *grown = realloc(*out, need);
+
+    if (!grown)
+        return false;
+    *out = grown;
+    *len += (size_t)snprintf(grown + *len, need - *len, "%s%s=%s", *len ? " " : "", key, value);
+    return true;
+}
+
+/* "k=v k=v" of a module's status object for a table cell: scalars as they
+   are, a small object of scalars flattened one level (tasks.pending=3), a
+   bigger or deeper one as {N}, an array as [N]. --json has the whole. */
 static char *status_summary(const json_t *st)
 {
-    const char *key;
-    const json_t *v;
-    char *out = strdup("");
+    const char *key, *k2;
+    const json_t *v, *v2;
+    char *out = NULL, *cell = NULL;
     size_t len = 0;
+    char buf[64], name[256];
+    bool ok = true;
 
-    if (!json_is_object(st)) {
-        free(out);
+    if (!json_is_object(st))
         return ctl_cell(st);
-    }
+    out = calloc(1, 1);
     json_object_foreach((json_t *)st, key, v)
     {
-        char *cell = ctl_cell(v);
-        char *grown = cell && out ? realloc(out, len + strlen(key) + strlen(cell) + 3) : NULL;
-        if (!grown) {
-            free(cell);
-            free(out);
-            return NULL;
+        if (!out || !ok)
+            break;
+        if (json_is_array(v)) {
+            snprintf(buf, sizeof(buf), "[%zu]", json_array_size(v));
+            ok = summary_add(&out, &len, key, buf);
+            continue;
         }
-        out = grown;
-        len += (size_t)sprintf(out + len, "%s%s=%s", len ? " " : "", key, cell);
+        if (json_is_object(v)) {
+            bool flat = json_object_size(v) <= 4;
+            json_object_foreach((json_t *)v, k2, v2)
+                flat = flat && !json_is_object(v2) && !json_is_array(v2);
+            if (!flat) {
+                snprintf(buf, sizeof(buf), "{%zu}", json_object_size(v));
+                ok = summary_add(&out, &len, key, buf);
+                continue;
+            }
+            json_object_foreach((json_t *)v, k2, v2)
+            {
+                snprintf(name, sizeof(name), "%s.%s", key, k2);
+                cell = ctl_cell(v2);
+                ok = ok && cell && summary_add(&out, &len, name, cell);
+                free(cell);
+            }
+            continue;
+        }
+        cell = ctl_cell(v);
+        ok = cell && summary_add(&out, &len, key, cell);
         free(cell);
+    }
+    if (!ok) {
+        free(out);
+        return NULL;
     }
     return out;
 }

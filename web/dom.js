@@ -131,27 +131,32 @@ export function stateBadge(state, testid) {
 }
 
 /**
- * The scalar figures of a module status object as [label, text] pairs,
- * nested objects flattened one level ("cache.hits"), arrays counted.
+ * The figures of a module status object as [label, text] pairs, at most max:
+ * top-level scalars first, then small objects of scalars flattened one level
+ * ("tasks.pending"), then bigger objects and arrays as counts.
  */
 export function statusFigures(status, max = 8) {
-  const out = [];
-  const add = (k, v) => {
-    if (out.length >= max) return;
-    if (v === null || v === undefined) out.push([k, '–']);
-    else if (typeof v === 'number') out.push([k, fmt.number(v)]);
-    else if (typeof v === 'boolean') out.push([k, v ? 'yes' : 'no']);
-    else if (typeof v === 'string') out.push([k, v]);
-    else if (Array.isArray(v)) out.push([k, `${v.length} item${v.length === 1 ? '' : 's'}`]);
+  const scalar = (v) => v === null || typeof v !== 'object';
+  const text = (v) => {
+    if (v === null || v === undefined) return '–';
+    if (typeof v === 'number') return fmt.number(v);
+    if (typeof v === 'boolean') return v ? 'yes' : 'no';
+    return String(v);
   };
+  const first = [];
+  const second = [];
+  const third = [];
   for (const [k, v] of Object.entries(status || {})) {
-    if (v && typeof v === 'object' && !Array.isArray(v)) {
-      for (const [k2, v2] of Object.entries(v)) {
-        if (v2 === null || typeof v2 !== 'object' || Array.isArray(v2)) add(`${k}.${k2}`, v2);
+    if (scalar(v)) first.push([k, text(v)]);
+    else if (Array.isArray(v)) third.push([k, `${v.length} item${v.length === 1 ? '' : 's'}`]);
+    else {
+      const entries = Object.entries(v);
+      if (entries.length <= 4 && entries.every(([, x]) => scalar(x))) {
+        for (const [k2, x] of entries) second.push([`${k}.${k2}`, text(x)]);
+      } else {
+        third.push([k, `${entries.length} entr${entries.length === 1 ? 'y' : 'ies'}`]);
       }
-    } else {
-      add(k, v);
     }
   }
-  return out;
+  return [...first, ...second, ...third].slice(0, max);
 }

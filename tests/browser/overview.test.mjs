@@ -127,13 +127,13 @@ test('a newly published event appears in the live feed', async () => {
   assert.equal(await top.getAttribute('data-event-type'), 'example.noted');
   assert.match(await top.textContent(), new RegExp(`"id":${id}\\b`));
 
+  await page.screenshot({ path: screenshot, fullPage: false });
+
   // the type filter hides what does not match and shows it again
   await page.getByTestId('feed-filter').first().fill('nothing.matches');
   await item.waitFor({ state: 'hidden' });
   await page.getByTestId('feed-filter').first().fill('example');
   await item.waitFor({ state: 'visible' });
-
-  await page.screenshot({ path: screenshot, fullPage: false });
   await page.close();
 });
 

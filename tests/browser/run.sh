@@ -107,7 +107,7 @@ done
 
 mkdir "$tmp/state"
 RELENGD_ADMIN_TOKEN=$token "$relengd" \
-  -c "$top_srcdir/tests/e2e/etc/relengd.conf" \
+  -c "$top_srcdir/etc/relengd.conf" \
   --state-dir "$tmp/state" \
   --listen 127.0.0.1:0 \
   --ready-file "$tmp/ready.json" \
@@ -146,6 +146,7 @@ say "relengd (pid $pid) ready on http://127.0.0.1:$port"
 # ---------------------------------------------------------------- the test
 mkdir -p "$work" || fail "cannot create $work"
 rm -f "$work/overview.png"
+say "the screenshot goes to $work/overview.png"
 (
   cd "$work" &&
     RELENGD_URL=http://127.0.0.1:$port \
@@ -183,5 +184,4 @@ if [ "$node_rc" -ne 0 ]; then
   exit "$node_rc"
 fi
 [ -s "$work/overview.png" ] || fail "no screenshot at $work/overview.png"
-say "screenshot: $work/overview.png"
 exit 0

@@ -1908,6 +1908,7 @@ static void unload(struct fake_host *fh)
 
 int fake_host_load(struct fake_host *fh, const struct rd_module *desc)
 {
+    const struct cfg_entry *left;
     void *mod = NULL;
     int rc;
 
@@ -1925,6 +1926,14 @@ int fake_host_load(struct fake_host *fh, const struct rd_module *desc)
     }
     fh->mod = mod;
     fh->is_initialized = true;
+    left = cfg_file_unused(fh->conf);
+    if (left) {
+        /* As the daemon: a setting that init never read is a mistake. */
+        fh_logf(fh, RD_ERROR, "module '%s': %s: '%s' in [%s] is not a setting of this module",
+                fh->name, left->origin, left->key, left->section[0] ? left->section : fh->name);
+        unload(fh);
+        return RD_EINVAL;
+    }
     for (size_t i = 0; desc->needs && desc->needs[i]; i++) {
         if (!service_find(fh, desc->needs[i])) {
             fh_logf(fh, RD_ERROR, "module '%s' needs service '%s', which nobody provides", fh->name,

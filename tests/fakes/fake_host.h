@@ -38,8 +38,9 @@
  * Life cycle, mirroring the daemon's loader:
  *   fake_host_load: checks the descriptor (abi, size, build == RD_BUILD,
  *     name, init/start/stop/destroy present, OpenAPI fragment parses to
- *     {"paths":{...}}), checks desc->needs against services provided with
- *     fake_host_provide, then init, then start. If init fails, the host
+ *     {"paths":{...}}), runs init, refuses a setting of the file that init
+ *     did not read (RD_EINVAL), checks desc->needs against services
+ *     provided with fake_host_provide, then runs start. If init fails, the host
  *     drops whatever init registered and runs pending work. If start fails,
  *     the host drops the registrations, runs pending work, then calls
  *     destroy (stop is not called). Either way the error is returned and

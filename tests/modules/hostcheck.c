@@ -22,6 +22,8 @@
  * Events out: hostcheck.stored {"id"} (start, in a write transaction),
  *   hostcheck.worked {"sum"} (the rd_submit done), hostcheck.timer
  *   {"at_ms"} (the one-shot timer). Events in: "hostcheck" (counted).
+ * Configuration: the keys of hostcheck_keys, and any number of [item.NAME]
+ * sections with "value = N" (loaded through rd_config_sections).
  * Also: table hostcheck_items; metrics pings (counter), checks_passed
  * (gauge), work_seconds (histogram); service "hostcheck.svc" version 1
  * (struct hostcheck_svc below); ready port "hostcheck": 1; a file
@@ -294,10 +296,34 @@ static void hc_fetch_done(void *arg, CURL *easy, CURLcode result)
                curl_easy_strerror(result), hc->fetched_len, hc->touch_len);
 }
 
+struct hc_item {
+    int64_t value;
+};
+
+static const struct rd_cfg_key hc_item_keys[] = {
+    RD_CFG_INT("value", struct hc_item, value, "0", "a number in an [item.NAME] section"),
+    RD_CFG_END,
+};
+
+struct hc_sections {
+    struct hostcheck *hc;
+    size_t n;
+    int rc;
+};
+
+/* Each [item.NAME] section is loaded with a table of its own. */
 static int hc_section(const char *section, void *arg)
 {
-    (void)section;
-    (*(size_t *)arg)++;
+    struct hc_sections *s = arg;
+    struct hc_item item;
+    struct rd_error err = {0};
+
+    s->rc = rd_config_load(s->hc->h, section, hc_item_keys, &item, &err);
+    if (s->rc != RD_OK) {
+        rd_log(s->hc->h, RD_ERROR, "configuration: [%s]: %s", section, err.msg);
+        return 1;
+    }
+    s->n++;
     return 0;
 }
 
@@ -396,7 +422,7 @@ static int hostcheck_init(struct rd_host *h, void **out)
 {
     struct hostcheck *hc = NULL;
     struct rd_error err = {0};
-    size_t n_sections = 0;
+    struct hc_sections sections = {0};
     int rc;
 
     hc = calloc(1, sizeof(*hc));
@@ -409,7 +435,10 @@ static int hostcheck_init(struct rd_host *h, void **out)
         goto out;
     }
     hc_pass(hc, HC_config);
-    rc = rd_config_sections(h, "item.", hc_section, &n_sections);
+    sections.hc = hc;
+    rc = rd_config_sections(h, "item.", hc_section, &sections);
+    if (rc == RD_OK)
+        rc = sections.rc;
     if (rc != RD_OK)
         goto out;
     hc_pass(hc, HC_sections);

@@ -501,6 +501,7 @@ static void test_config_errors_fail_init(void **state)
         {"max_note_len = 4KiB\nno_such_key = 1\n", "no_such_key"},
         {"max_note_len = 0\n", "max_note_len must be at least 1"},
         {"max_note_len = -5\n", "max_note_len"},
+        {"[other]\nx = 1\n", "'x' in [other] is not a setting of this module"},
     };
     (void)state;
 
@@ -753,7 +754,8 @@ static CURLcode fetch_by_perform(void *arg, CURL *easy)
 static void test_hostcheck_passes_every_check(void **state)
 {
     struct so so = so_open("hostcheck");
-    struct fake_host *fh = fake_host_new("hostcheck", "greeting = from the fake host\n");
+    struct fake_host *fh = fake_host_new("hostcheck", "greeting = from the fake host\n"
+                                                      "[item.a]\nvalue = 1\n[item.b]\n");
     struct fake_resp r;
     json_t *st, *checks, *v;
     const char *name;

@@ -56,6 +56,17 @@ async function refreshStatus() {
   }
 }
 
+// Coalesces refresh requests (e.g. one per arriving event) to one a second.
+let soonTimer = null;
+function refreshStatusSoon() {
+  if (!soonTimer) {
+    soonTimer = setTimeout(() => {
+      soonTimer = null;
+      refreshStatus();
+    }, 1000);
+  }
+}
+
 function scheduleStatus() {
   clearInterval(status.timer);
   status.timer = setInterval(() => {
@@ -271,6 +282,7 @@ function route(focusHeading = false) {
     status: currentStatus,
     statusError: () => status.error,
     statusReady,
+    refreshStatus: refreshStatusSoon,
     showError,
     modules: MODULES,
     ...args,

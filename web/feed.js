@@ -17,6 +17,7 @@ const STATE_TEXT = { live: 'Live', connecting: 'Connecting…', down: 'Disconnec
  *   serverFilter: the filter is sent to the server (?type=) and the stream
  *     restarts when it changes; else it only hides rows in the browser
  *   full: a wide table with the event data expanded (Events page)
+ *   onEvent: also called with each live event
  */
 export function eventFeedView(scope, opts = {}) {
   const { testid = 'event-feed', heading = 'Live events', history = 50, max = 200 } = opts;
@@ -109,6 +110,7 @@ export function eventFeedView(scope, opts = {}) {
 
   const feed = new EventFeed({ types: serverFilter ? filter : '' });
   feed.on('event', show);
+  if (opts.onEvent) feed.on('event', opts.onEvent);
   feed.on('state', (s) => {
     status.className = `conn conn-${s}`;
     status.dataset.state = s;

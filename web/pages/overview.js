@@ -95,7 +95,14 @@ export function mount(main, ctx) {
         list,
         missing,
       ),
-      eventFeedView(ctx.scope, { testid: 'event-feed', heading: 'Live events', history: 30, max: 200 }),
+      eventFeedView(ctx.scope, {
+        testid: 'event-feed',
+        heading: 'Live events',
+        history: 30,
+        max: 200,
+        // an event usually changes some module's figures: refresh the cards
+        onEvent: () => ctx.refreshStatus(),
+      }),
     ),
   );
   ctx.scope.onStatus(render);

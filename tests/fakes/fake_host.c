@@ -1407,33 +1407,64 @@ static const struct fake_route *match_route(struct fake_host *fh, const char *me
     return best;
 }
 
-/* "Allow: GET, HEAD, POST\r\n" for a path that matched without its method
-   (NULL when out of memory: the 405 stands without it). */
+static int method_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* "Allow: GET, HEAD, POST\r\n" for a path that matched without its method:
+   as core/router.c, sorted, each once, HEAD wherever GET is. NULL when out
+   of memory (the 405 stands without it). */
 static char *allow_header(struct fake_host *fh, char *const *segs, size_t n)
 {
+    const char **methods = calloc(fh->n_routes + 1, sizeof(*methods));
     char buf[256] = "Allow: ";
-    size_t len = strlen(buf);
-    bool has_get = false;
+    size_t n_methods = 0, len = strlen(buf);
+    bool has_get = false, has_head = false;
+    char *out = NULL;
 
+    if (!methods)
+        return NULL;
     for (size_t i = 0; i < fh->n_routes; i++) {
         const struct fake_route *r = &fh->routes[i];
         bool ok = r->n_segs == n;
         for (size_t j = 0; ok && j < n; j++)
             ok = is_param_seg(r->segs[j]) ? segs[j][0] != '\0' : strcmp(r->segs[j], segs[j]) == 0;
-        if (!ok || strstr(buf, r->method))
+        if (!ok)
             continue;
         has_get |= strcmp(r->method, "GET") == 0;
-        len +=
-            (size_t)snprintf(buf + len, sizeof(buf) - len, "%s%s", len > 7 ? ", " : "", r->method);
-        if (len >= sizeof(buf))
-            return NULL;
+        has_head |= strcmp(r->method, "HEAD") == 0;
+        methods[n_methods++] = r->method;
     }
-    if (has_get && !strstr(buf, "HEAD"))
-        len += (size_t)snprintf(buf + len, sizeof(buf) - len, ", HEAD");
-    if (len + 3 > sizeof(buf))
-        return NULL;
-    memcpy(buf + len, "\r\n", 3);
-    return strdup(buf);
+    if (has_get && !has_head)
+        methods[n_methods++] = "HEAD";
+    qsort(methods, n_methods, sizeof(*methods), method_cmp);
+    for (size_t i = 0; i < n_methods; i++) {
+        if (i > 0 && strcmp(methods[i], methods[i - 1]) == 0)
+            continue;
+        len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s%s", i ? ", " : "", methods[i]);
+        if (len >= sizeof(buf))
+            goto out;
+    }
+    if (len + 3 <= sizeof(buf)) {
+        memcpy(buf + len, "\r\n", 3);
+        out = strdup(buf);
+    }
+out:
+    free(methods);
+    return out;
+}
+
+static bool method_is_read(const char *m)
+{
+    return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
+}
+
+/* The methods whose body the daemon reads (core/http.c). */
+static bool method_has_body(const char *m)
+{
+    return strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0 ||
+           strcmp(m, "DELETE") == 0;
 }
 
 static void req_fini(struct fake_req *rq)
@@ -1488,23 +1519,29 @@ static void req_dispatch(struct fake_host *fh, struct fake_req *rq, const struct
         req_reply_error(rq, 401, "unauthorized", msg);
         return;
     }
-    if (!route->scope && rq->is_anonymous && !fh->anonymous_read) {
-        req_reply_error(rq, 401, "unauthorized", "a token is required");
+    if (!route->scope && rq->is_anonymous && !(method_is_read(rq->method) && fh->anonymous_read)) {
+        /* A route without a scope is anonymous only for reads, and only
+           while anonymous reads are on. */
+        req_reply_error(rq, 401, "unauthorized", "this route needs a token");
         return;
     }
     if (route->scope && !scopes_grant(rq->scopes, rq->n_scopes, route->scope)) {
-        snprintf(msg, sizeof(msg), "the token lacks scope %s", route->scope);
-        req_reply_error(rq, 403, "forbidden", msg);
+        snprintf(msg, sizeof(msg), "token %s lacks scope %s", FAKE_PRINCIPAL, route->scope);
+        req_reply_error(rq, 403, "insufficient_scope", msg);
         return;
     }
-    if (rq->raw_len > FAKE_MAX_BODY) {
+    if (!method_has_body(rq->method)) {
+        rq->raw_len = 0; /* the daemon does not read it */
+    } else if (rq->raw_len > FAKE_MAX_BODY) {
         req_reply_error(rq, 413, "too_large", "the body is larger than 1048576 bytes");
         return;
     }
     if (!(route->flags & RD_ROUTE_RAW) && rq->raw_len > 0) {
-        rq->body = json_loadb(rq->raw, rq->raw_len, JSON_DECODE_ANY, &je);
+        rq->body = json_loadb(rq->raw, rq->raw_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
         if (!rq->body) {
-            req_reply_error(rq, 400, "bad_json", "the body is not JSON");
+            snprintf(msg, sizeof(msg), "invalid JSON at line %d, column %d: %s", je.line, je.column,
+                     je.text);
+            req_reply_error(rq, 400, "bad_request", msg);
             return;
         }
     }

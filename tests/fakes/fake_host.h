@@ -106,13 +106,16 @@ json_t *fake_host_status(struct fake_host *fh);
  * an anonymous caller; else a comma- or space-separated list such as "admin"
  * or "example:write,graph:*" held by a token named "test".
  *
- * As the daemon: 404 not_found (no route), 405 method_not_allowed, HEAD
- * matches GET, 413 too_large (body > 1 MiB), 400 bad_json (body is not JSON),
- * 401 unauthorized (anonymous caller on a route with a scope, or on any route
- * after fake_host_set_anonymous_read(fh, false)), 403 forbidden (missing
- * scope; "admin" grants everything, "x:*" every scope starting "x:"). A
- * handler that returns an error without replying gets the status and code of
- * core/err.c for it; one that returns RD_OK without replying gets 500. */
+ * As core/http.c: 404 not_found (no route), 405 method_not_allowed with
+ * "Allow: ..." in resp.headers, HEAD matches GET; then 401 unauthorized for
+ * an anonymous caller on a route with a scope, or on a route without one
+ * unless the method is GET/HEAD and anonymous reads are on; 403
+ * insufficient_scope when the scopes lack the route's ("admin" grants
+ * everything, "x:*" every scope starting "x:"); the body is read for POST,
+ * PUT, PATCH and DELETE only: 413 too_large over 1 MiB, 400 bad_request when
+ * it is not JSON (duplicate keys included). A handler that returns an error
+ * without replying gets the status and code core/err.c gives it; one that
+ * returns RD_OK without replying gets 500 internal_error. */
 struct fake_resp fake_host_call(struct fake_host *fh, const char *method, const char *path,
                                 const char *body_json, const char *scopes);
 

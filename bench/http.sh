@@ -117,8 +117,7 @@ base=http://127.0.0.1:$port
 for ep in $endpoints; do
   curl -fsS -o /dev/null --max-time 5 "$base$ep" || fail "GET $ep does not answer 200"
 done
-version=$(curl -fsS --max-time 5 "$base/api/v1/status" |
-  sed -n 's/.*"version"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p')
+version=$("$relengd" --version | sed -n '1s/^relengd \([^ ]*\).*/\1/p')
 
 # ------------------------------------------------------------------ wrk
 # wrk --latency prints "Requests/sec:", the 50/75/90/99% lines of its

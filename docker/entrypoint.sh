@@ -8,7 +8,24 @@
 #   (no arguments)        relengd -c /etc/relengd/relengd.conf
 #   --log-level debug ... relengd -c /etc/relengd/relengd.conf --log-level debug ...
 #   relengctl status      any other command runs as it is
+#   healthcheck           the image's HEALTHCHECK: GET /healthz on the port
+#                         (and scheme) that relengd wrote to its ready file
 set -eu
+
+: "${RELENGD_READY_FILE:=/tmp/relengd-ready.json}"
+export RELENGD_READY_FILE
+
+if [ "${1:-}" = healthcheck ]; then
+  port=$(sed -n 's/.*"api"[[:space:]]*:[[:space:]]*\([0-9][0-9]*\).*/\1/p' "$RELENGD_READY_FILE" 2>/dev/null || true)
+  if [ -z "$port" ]; then
+    echo "healthcheck: relengd is not serving yet (no API port in $RELENGD_READY_FILE)" >&2
+    exit 1
+  fi
+  scheme=http
+  grep -q '"tls"[[:space:]]*:[[:space:]]*true' "$RELENGD_READY_FILE" && scheme=https
+  # -k: a TLS certificate need not name 127.0.0.1; this only checks liveness
+  exec curl -fsS -k --max-time 4 -o /dev/null "$scheme://127.0.0.1:$port/healthz"
+fi
 
 conf_dir=${RELENGD_CONF_DIR:-/etc/relengd}
 conf=$conf_dir/relengd.conf

@@ -14,11 +14,6 @@
 
 extern char **environ;
 
-/* [store] synchronous is a word; parsed into core_conf.sync_full below. */
-struct core_store_words {
-    const char *synchronous;
-};
-
 static const struct rd_cfg_key core_keys[] = {
     RD_CFG_STRING("state_dir", struct core_conf, state_dir, "state",
                   "where the database and module state live (relative to the working directory)"),
@@ -69,11 +64,7 @@ static const struct rd_cfg_key auth_keys[] = {
 static const struct rd_cfg_key store_keys[] = {
     RD_CFG_DURATION("busy_timeout", struct core_conf, busy_timeout_ms, "5s",
                     "how long a database call waits for a lock"),
-    RD_CFG_END,
-};
-
-static const struct rd_cfg_key store_word_keys[] = {
-    RD_CFG_STRING("synchronous", struct core_store_words, synchronous, "full",
+    RD_CFG_STRING("synchronous", struct core_conf, synchronous, "full",
                   "full (survives power loss) or normal (survives a crash)"),
     RD_CFG_END,
 };
@@ -166,7 +157,6 @@ int core_conf_read(const struct core_cli *cli, struct cfg_file **file_out,
                    struct core_conf *conf, struct cfg_strings *strings, struct rd_error *err)
 {
     struct cfg_file *f = NULL;
-    struct core_store_words words = {0};
     int rc;
 
     rc = cfg_file_load(cli->config, &f, err);
@@ -210,17 +200,14 @@ int core_conf_read(const struct core_cli *cli, struct cfg_file **file_out,
         if (rc != RD_OK)
             goto out;
     }
-    rc = cfg_apply(f, "store", store_word_keys, &words, NULL, strings, err);
-    if (rc != RD_OK)
-        goto out;
-    if (strcmp(words.synchronous, "full") == 0) {
+    if (strcmp(conf->synchronous, "full") == 0) {
         conf->sync_full = true;
-    } else if (strcmp(words.synchronous, "normal") == 0) {
+    } else if (strcmp(conf->synchronous, "normal") == 0) {
         conf->sync_full = false;
     } else {
         const struct cfg_entry *e = cfg_file_get(f, "store", "synchronous");
         rc = rd_error_set(err, RD_EINVAL, "%s: synchronous = '%s' is not full or normal",
-                          e ? e->origin : f->path, words.synchronous);
+                          e ? e->origin : f->path, conf->synchronous);
         goto out;
     }
     /* Webhook sections are read by core_conf_webhooks; mark them used here
@@ -347,8 +334,6 @@ int core_conf_sample(FILE *out)
 
     for (size_t i = 0; i < sizeof(core_sections) / sizeof(core_sections[0]) && rc == RD_OK; i++) {
         rc = cfg_write_sample(out, core_sections[i].name, core_sections[i].keys);
-        if (rc == RD_OK && strcmp(core_sections[i].name, "store") == 0)
-            rc = cfg_write_sample(out, NULL, store_word_keys);
         fputc('\n', out);
     }
     if (rc == RD_OK)

@@ -41,6 +41,7 @@ struct core_conf {
     bool anonymous_read;
     const char *admin_token;
     uint64_t busy_timeout_ms;
+    const char *synchronous; /* "full" or "normal" */
     bool sync_full;
     const char *statsd;
     const char *statsd_namespace;

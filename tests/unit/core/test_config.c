@@ -265,6 +265,7 @@ static void test_core_layering(void **state)
     (void)state;
 
     cli.config = write_file("relengd.conf", "[relengd]\nstate_dir = /from/file\nlog_level = warn\n"
+                                            "[store]\nbusy_timeout = 2s\nsynchronous = normal\n"
                                             "[http]\nlisten = 127.0.0.1:1111\n"
                                             "[webhook.ci]\nurl = http://127.0.0.1:9/hook\n");
     unsetenv("RELENGD_STATE_DIR");
@@ -275,7 +276,8 @@ static void test_core_layering(void **state)
     assert_string_equal(c.log_level, "warn");
     assert_int_equal(c.http.max_body, 1048576);
     assert_true(c.anonymous_read);
-    assert_true(c.sync_full);
+    assert_false(c.sync_full);
+    assert_int_equal(c.busy_timeout_ms, 2000);
     cfg_file_free(f);
 
     /* The environment wins over the file; the command line over both. */

@@ -189,16 +189,22 @@ test('without the scope the server message is shown', async () => {
   await page.close();
 });
 
-test('the tokens page creates, shows once, and revokes a token', async () => {
-  const anon = await newPage();
-  await anon.goto(`${base}/#/tokens`);
-  await anon.getByTestId('token-admin-needed').waitFor();
-  await anon.close();
-
-  const page = await newPage({ token: adminToken });
+test('the token dialog, and the tokens page creating, showing once and revoking a token', async () => {
+  // anonymous first: the page says an admin token is needed
+  const page = await newPage();
   page.on('dialog', (d) => d.accept());
   await page.goto(`${base}/#/tokens`);
+  await page.getByTestId('token-admin-needed').waitFor();
+  assert.equal(await page.getByTestId('whoami').textContent(), 'anonymous');
+
+  // the token dialog stores the admin token; the page reloads its data with it
+  await page.getByTestId('token-button').click();
+  await page.getByTestId('token-input').fill(adminToken);
+  await page.getByTestId('token-save').click();
   await page.getByTestId('token-table').waitFor();
+  await page.getByTestId('whoami').filter({ hasText: 'bootstrap-admin' }).waitFor();
+  assert.equal(await page.evaluate(() => localStorage.getItem('relengd.token')), adminToken);
+
   await page.getByLabel('Name').fill('browser-made');
   await page.getByLabel('Scopes').fill('example:write, graph:*');
   await page.getByRole('button', { name: 'Create token' }).click();

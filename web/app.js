@@ -118,8 +118,11 @@ function renderHeader() {
     const since = Date.now() - status.fetchedAt;
     up.textContent = `up ${fmt.duration(d.uptime_s + since / 1000)}`;
     up.title = `running since ${d.started}`;
+  } else if (status.error) {
+    up.textContent = api.isAuthError(status.error) ? 'needs a token' : status.error.status === 0 ? 'unreachable' : 'error';
+    up.title = status.error.message;
   } else {
-    up.textContent = status.error ? 'unreachable' : '';
+    up.textContent = '';
   }
   if (whoami && whoami.error) {
     who.textContent = api.getToken() ? 'token rejected' : 'anonymous';
@@ -284,6 +287,7 @@ function route(focusHeading = false) {
     statusReady,
     refreshStatus: refreshStatusSoon,
     showError,
+    openTokenDialog,
     modules: MODULES,
     ...args,
   };

@@ -44,16 +44,27 @@ export function mount(main, ctx) {
   function render(st, err) {
     if (!st) {
       list.setAttribute('aria-busy', 'false');
+      summary.hidden = true;
+      const needsToken = ctx.api.isAuthError(err);
       replace(
         list,
         h(
-          'p',
+          'div',
           { class: 'notice notice-bad', 'data-testid': 'status-error' },
-          `The appliance status could not be read: ${err ? err.message : 'no answer'}`,
+          h('p', {}, `The appliance status could not be read: ${err ? err.message : 'no answer'}`),
+          needsToken
+            ? h(
+                'p',
+                {},
+                'This appliance does not allow anonymous reads. ',
+                h('button', { type: 'button', class: 'btn btn-sm', onclick: ctx.openTokenDialog }, 'Set token'),
+              )
+            : null,
         ),
       );
       return;
     }
+    summary.hidden = false;
     const mods = st.modules || [];
     const stat = (label, value, testid) =>
       h('div', { class: 'stat' }, h('dt', {}, label), h('dd', { 'data-testid': testid || null }, value));

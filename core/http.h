@@ -50,4 +50,10 @@ int http_reply_start(struct rd_req *r, int status, const char *content_type,
 int http_reply_write(struct rd_req *r, const void *data, size_t len);
 int http_reply_file(struct rd_req *r, const char *path, const char *content_type);
 
+struct principal;
+/* For core routes (e.g. /api/v1/whoami): the caller's token as checked for
+   this request, borrowed until the handler returns; NULL when anonymous,
+   or when r is not a request of this server (a fake host's). */
+const struct principal *http_req_auth(struct rd_req *r);
+
 #endif

@@ -92,6 +92,10 @@ void router_free(struct router *rt)
 {
     if (!rt)
         return;
+    /* A handler still running (one the HTTP shutdown grace gave up on)
+       holds a read lock: wait for it rather than free under it. */
+    pthread_rwlock_wrlock(&rt->lock);
+    pthread_rwlock_unlock(&rt->lock);
     for (size_t i = 0; i < rt->n; i++)
         route_free(rt->v[i]);
     free(rt->v);

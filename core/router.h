@@ -39,6 +39,7 @@ enum router_result { ROUTER_FOUND = 0, ROUTER_NO_PATH = 1, ROUTER_NO_METHOD = 2 
 struct router;
 
 int router_new(struct router **out);
+/* Waits for matches still held (handlers still running), then frees. */
 void router_free(struct router *rt);
 /* RD_ECONFLICT if method+path is registered already (also when only the
    {param} names differ); RD_EINVAL on a bad method ([A-Z]+), a bad scope

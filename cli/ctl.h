@@ -48,7 +48,7 @@ struct ctl {
     char *token_buf;        /* owned: the token read from token_file */
     struct ctl_http http;   /* built by ctl_connect() */
     bool connected;
-    const char *path;       /* "relengctl token create": for help and errors */
+    const char *path; /* "relengctl token create": for help and errors */
 };
 
 /* One entry of a command table; a table ends with an all-NULL entry. A
@@ -83,7 +83,8 @@ void ctl_help(const struct ctl *c, const struct ctl_command *cmd);
 
 /* Prints "relengctl: <message>" and a hint to run --help to stderr; returns
    CTL_EXIT_USAGE. */
-int ctl_usage_error(const struct ctl *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int ctl_usage_error(const struct ctl *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* Prints "relengctl: <message>" to stderr and returns code. */
 int ctl_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -19,13 +19,13 @@ struct ctl_http {
     const char *base_url; /* "http://127.0.0.1:8080", no trailing slash */
     const char *token;    /* bearer token or NULL */
     long connect_timeout_ms;
-    long timeout_ms;      /* whole request; 0 = none (ignored for streams) */
+    long timeout_ms; /* whole request; 0 = none (ignored for streams) */
 };
 
 /* An answer. body is NUL-terminated (may contain NULs before body_len). */
 struct ctl_http_resp {
-    long status;        /* HTTP status, 0 before any */
-    char *body;         /* owned */
+    long status; /* HTTP status, 0 before any */
+    char *body;  /* owned */
     size_t body_len;
     char *content_type; /* owned, or NULL */
     json_t *json;       /* the parsed body (owned), NULL if empty or not JSON */

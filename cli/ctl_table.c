@@ -141,7 +141,10 @@ out:
     return rc;
 }
 
-size_t ctl_table_rows(const struct ctl_table *t) { return t->n_rows; }
+size_t ctl_table_rows(const struct ctl_table *t)
+{
+    return t->n_rows;
+}
 
 void ctl_table_print(const struct ctl_table *t, FILE *f)
 {

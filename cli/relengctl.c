@@ -111,7 +111,7 @@ char *ctl_cell(const json_t *v)
         json_array_foreach(v, i, item)
         {
             cell = json_is_object(item) || json_is_array(item) ? json_dumps(item, JSON_COMPACT)
-                                                                 : ctl_cell(item);
+                                                               : ctl_cell(item);
             char *grown = cell && out ? realloc(out, len + strlen(cell) + 2) : NULL;
             if (!grown) {
                 free(cell);
@@ -283,8 +283,7 @@ static char *read_token_file(const char *path, char *why, size_t why_len)
     for (start = line; *start == ' ' || *start == '\t'; start++)
         ;
     end = start + strlen(start);
-    while (end > start && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' ' ||
-                           end[-1] == '\t'))
+    while (end > start && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' ' || end[-1] == '\t'))
         *--end = '\0';
     if (!*start) {
         snprintf(why, why_len, "the first line is empty");
@@ -408,8 +407,8 @@ static char *status_summary(const json_t *st)
         }
         if (json_is_object(v)) {
             bool flat = json_object_size(v) <= 4;
-            json_object_foreach((json_t *)v, k2, v2)
-                flat = flat && !json_is_object(v2) && !json_is_array(v2);
+            json_object_foreach((json_t *)v, k2, v2) flat =
+                flat && !json_is_object(v2) && !json_is_array(v2);
             if (!flat) {
                 snprintf(buf, sizeof(buf), "{%zu}", json_object_size(v));
                 ok = summary_add(&out, &len, key, buf);
@@ -455,9 +454,10 @@ static int cmd_status(struct ctl *c, const struct ctl_command *cmd, int argc, ch
         goto out;
     }
     format_duration(up, sizeof(up), json_integer_value(json_object_get(st, "uptime_s")));
-    printf("relengd %s, up %s", json_string_value(json_object_get(st, "version"))
-                                    ? json_string_value(json_object_get(st, "version"))
-                                    : "?",
+    printf("relengd %s, up %s",
+           json_string_value(json_object_get(st, "version"))
+               ? json_string_value(json_object_get(st, "version"))
+               : "?",
            up);
     if (json_is_string(json_object_get(st, "started")))
         printf(" (since %s)", json_string_value(json_object_get(st, "started")));
@@ -531,9 +531,9 @@ static void on_stop_signal(int sig)
 
 struct events_opts {
     bool follow;
-    char *types;        /* comma-joined prefixes, owned, or NULL */
-    const char *after;  /* digits or NULL */
-    long long limit;    /* 0: no limit */
+    char *types;       /* comma-joined prefixes, owned, or NULL */
+    const char *after; /* digits or NULL */
+    long long limit;   /* 0: no limit */
     long long printed;
 };
 
@@ -739,8 +739,7 @@ static int events_follow(struct ctl *c, struct events_opts *o)
             goto out;
         case CTL_SSE_HTTP_ERROR:
             if (resp.status >= 500 && ever_connected) {
-                fprintf(stderr, "relengctl: the server answered HTTP %ld, retrying\n",
-                        resp.status);
+                fprintf(stderr, "relengctl: the server answered HTTP %ld, retrying\n", resp.status);
                 break;
             }
             rc = ctl_report_http_error(&resp);
@@ -765,8 +764,7 @@ static int events_follow(struct ctl *c, struct events_opts *o)
         }
         ctl_http_resp_fini(&resp);
         /* back off while nothing comes through; start over after events */
-        backoff_ms = o->printed > before ? retry_ms
-                                         : (backoff_ms ? backoff_ms * 2 : retry_ms);
+        backoff_ms = o->printed > before ? retry_ms : (backoff_ms ? backoff_ms * 2 : retry_ms);
         if (backoff_ms > 30000)
             backoff_ms = 30000;
         if (stop_flag)
@@ -932,7 +930,8 @@ out:
 static const char *token_state(const json_t *t)
 {
     const json_t *rev = json_object_get(t, "revoked");
-    if (json_is_true(rev) || json_is_string(rev) || (json_is_integer(rev) && json_integer_value(rev)))
+    if (json_is_true(rev) || json_is_string(rev) ||
+        (json_is_integer(rev) && json_integer_value(rev)))
         return "revoked";
     if (json_is_true(json_object_get(t, "expired")))
         return "expired";
@@ -1050,8 +1049,8 @@ static const struct ctl_command token_commands[] = {
      "(active or revoked). Secrets are never shown again.\n",
      cmd_token_list, NULL},
     {"revoke", "ID", "Revoke an API token by its id (needs an admin token).",
-     "The token stops working at once; it stays in 'token list' as revoked.\n",
-     cmd_token_revoke, NULL},
+     "The token stops working at once; it stays in 'token list' as revoked.\n", cmd_token_revoke,
+     NULL},
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -1082,8 +1081,12 @@ static const struct ctl_command top_commands[] = {
 };
 
 static const struct ctl_command root_command = {
-    "relengctl", "[OPTIONS] COMMAND [ARGS...]",
-    "relengctl talks to a relengd daemon over its JSON API.", NULL, NULL, top_commands};
+    "relengctl",
+    "[OPTIONS] COMMAND [ARGS...]",
+    "relengctl talks to a relengd daemon over its JSON API.",
+    NULL,
+    NULL,
+    top_commands};
 
 static const struct ctl_command *find_command(const struct ctl_command *table, const char *name)
 {

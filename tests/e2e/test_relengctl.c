@@ -408,8 +408,8 @@ static void test_token_needs_admin(void **state)
     e2e_resp_free(&r);
 
     /* a bad request: the server's sentence about the field */
-    ctl(&x, "--url", d->base_url, "--token", d->admin_token, "token", "create", "bad",
-        "--scope", "no spaces allowed");
+    ctl(&x, "--url", d->base_url, "--token", d->admin_token, "token", "create", "bad", "--scope",
+        "no spaces allowed");
     expect_status(&x, 1);
     assert_non_null(strstr(x.err, "is not a scope"));
     assert_non_null(strstr(x.err, "400"));

@@ -112,14 +112,15 @@ char *ctl_cell(const json_t *v)
         {
             cell = json_is_object(item) || json_is_array(item) ? json_dumps(item, JSON_COMPACT)
                                                                : ctl_cell(item);
-            char *grown = cell && out ? realloc(out, len + strlen(cell) + 2) : NULL;
+            size_t need = cell ? len + strlen(cell) + 2 : 0;
+            char *grown = cell && out ? realloc(out, need) : NULL;
             if (!grown) {
                 free(cell);
                 free(out);
                 return NULL;
             }
             out = grown;
-            len += (size_t)sprintf(out + len, "%s%s", i ? "," : "", cell);
+            len += (size_t)snprintf(out + len, need - len, "%s%s", i ? "," : "", cell);
             free(cell);
         }
         return out;
@@ -819,7 +820,7 @@ static int cmd_events(struct ctl *c, const struct ctl_command *cmd, int argc, ch
             o.after = optarg;
             break;
         case 'n':
-            if (!all_digits(optarg) || strlen(optarg) > 9 || atoll(optarg) == 0) {
+            if (!all_digits(optarg) || strlen(optarg) > 9 || strtoll(optarg, NULL, 10) == 0) {
                 rc = ctl_usage_error(c, "--limit needs a positive number, not '%s'", optarg);
                 goto out;
             }

@@ -128,12 +128,14 @@ export function eventFeedView(scope, opts = {}) {
         signal: scope.signal,
       });
       for (const env of events) show(env);
+      feed.types = serverFilter ? filter : '';
       feed.lastId = newest;
       note.hidden = true;
     } catch (err) {
       if (err.name === 'AbortError') return;
       note.hidden = false;
       note.textContent = `Recent events could not be loaded: ${err.message}`;
+      feed.types = serverFilter ? filter : '';
       feed.lastId = null; // the stream starts at the newest event
     }
     if (!scope.closed) feed.start();

@@ -229,6 +229,41 @@ test('the token dialog, and the tokens page creating, showing once and revoking 
   await page.close();
 });
 
+test('the events page filters on the server and streams only matching events', async () => {
+  const page = await newPage();
+  await page.goto(`${base}/#/events`);
+  const feed = page.getByTestId('events-page-feed');
+  await page.locator('[data-testid="feed-status"][data-state="live"]').waitFor();
+  await feed.locator('[data-event-type="example.noted"]').first().waitFor();
+
+  // only hostcheck events: history and stream both come filtered by the server
+  const onlyTypes = (prefix) =>
+    page.waitForFunction((p) => {
+      const items = [...document.querySelectorAll('[data-testid="events-page-feed"] [data-testid="event-item"]')];
+      return items.length > 0 && items.every((e) => e.dataset.eventType.startsWith(p));
+    }, prefix);
+  await page.getByTestId('feed-filter').fill('hostcheck');
+  await onlyTypes('hostcheck.');
+  await page.locator('[data-testid="feed-status"][data-state="live"]').waitFor();
+  const typesOf = () => feed.getByTestId('event-item').evaluateAll((els) => els.map((e) => e.dataset.eventType));
+  assert.ok((await typesOf()).every((t) => t.startsWith('hostcheck.')), (await typesOf()).join(' '));
+  const hidden = `filtered out ${Date.now()}`;
+  assert.equal((await api('POST', '/api/v1/example/notes', { text: hidden })).status, 201);
+  await page.waitForTimeout(1500); // live delivery takes well under this (see the overview test)
+  assert.ok((await typesOf()).every((t) => t.startsWith('hostcheck.')), (await typesOf()).join(' '));
+
+  // back to example: the note is in the history, and a new one streams in live
+  await page.getByTestId('feed-filter').fill('example.noted');
+  await onlyTypes('example.noted');
+  await feed.locator('[data-testid="event-item"]', { hasText: hidden }).waitFor();
+  await page.locator('[data-testid="feed-status"][data-state="live"]').waitFor();
+  const live = `streamed ${Date.now()}`;
+  assert.equal((await api('POST', '/api/v1/example/notes', { text: live })).status, 201);
+  await feed.locator('[data-testid="event-item"]', { hasText: live }).waitFor({ timeout: 5000 });
+  assert.ok((await typesOf()).every((t) => t === 'example.noted'));
+  await page.close();
+});
+
 test('no page raised an error', () => {
   assert.deepEqual(pageErrors.filter((e) => !/status of 40[13]/.test(e)), []);
 });

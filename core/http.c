@@ -1112,9 +1112,7 @@ static bool http_ssl_libs_usable(char *why, size_t len)
         goto out;
     }
     if (!dlsym(ssl, "SSL_CTX_new") || !dlsym(ssl, "SSL_get_peer_certificate")) {
-        snprintf(why, len,
-                 "libssl.so has no SSL_get_peer_certificate (OpenSSL 3 defines it only as a "
-                 "macro)");
+        snprintf(why, len, "libssl.so has no SSL_get_peer_certificate");
         goto out;
     }
     ok = true;
@@ -1186,11 +1184,21 @@ static int http_lib_init(struct host *h, bool tls, struct rd_error *err)
         usable = http_ssl_libs_usable(why, sizeof(why));
         if (!usable) {
             snprintf(http_lib_tls_why, sizeof(http_lib_tls_why),
-                     "civetweb 1.15 loads OpenSSL at run time as libssl.so and libcrypto.so and "
-                     "cannot use OpenSSL 3 as it is (%s); install civetweb_ssl_compat.so "
-                     "(SONAME libssl.so, defines SSL_get_peer_certificate) in the module "
-                     "directory %s",
-                     why, h->conf.module_dir ? h->conf.module_dir : "");
+                     "install civetweb_ssl_compat.so in the module directory: civetweb 1.15 "
+                     "cannot use OpenSSL 3 as it is (%s)",
+                     why);
+            log_msg("core", RD_ERROR,
+                    "http: civetweb 1.15 loads OpenSSL at run time as libssl.so and libcrypto.so "
+                    "and needs SSL_get_peer_certificate, which OpenSSL 3 defines only as a macro "
+                    "(civetweb issue #1334); looked for civetweb_ssl_compat.so (SONAME "
+                    "libssl.so) in %s%s%s",
+                    h->conf.module_dir ? h->conf.module_dir : "",
+#ifdef MODULE_DIR
+                    ":", MODULE_DIR
+#else
+                    "", ""
+#endif
+            );
             goto out_tls;
         }
         http_lib_inited = true;

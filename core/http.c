@@ -68,6 +68,8 @@
 #define HTTP_MAX_QUERY 64             /* query parameters looked at */
 #define HTTP_DRAIN_MAX (1024 * 1024)  /* body bytes read and dropped before a close */
 #define HTTP_FILE_CHUNK (64 * 1024)
+#define HTTP_READ_CHUNK (1024 * 1024)  /* one mg_read at most (it returns int) */
+#define HTTP_BODY_HARD_MAX (1ull << 30) /* max_body is clamped to this */
 #define HTTP_API_HEADERS "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
 
 struct http_req;
@@ -325,7 +327,7 @@ static void query_parse(struct http_req *q)
             return;
         }
         if (nlen == 0 || mg_url_decode(p, (int)nlen, name, (int)nlen + 1, 1) < 0 ||
-            strcmp(name, "access_token") == 0) {
+            strcasecmp(name, "access_token") == 0) {
             free(name);
             free(value);
         } else {
@@ -622,7 +624,8 @@ static void req_drain(struct http_req *q)
 /* Reads the JSON body; on a problem replies (400/413) and returns false. */
 static bool req_read_json(struct http_req *q)
 {
-    uint64_t max = q->srv->conf.max_body;
+    uint64_t max = q->srv->conf.max_body < HTTP_BODY_HARD_MAX ? q->srv->conf.max_body
+                                                               : HTTP_BODY_HARD_MAX;
     char *buf = NULL;
     size_t len = 0, cap;
     json_error_t jerr;
@@ -664,7 +667,7 @@ static bool req_read_json(struct http_req *q)
             buf = nb;
             cap = ncap;
         }
-        n = mg_read(q->conn, buf + len, cap - len);
+        n = mg_read(q->conn, buf + len, cap - len < HTTP_READ_CHUNK ? cap - len : HTTP_READ_CHUNK);
         if (n < 0) {
             mg_disable_connection_keep_alive(q->conn);
             reply_error(q, 400, "bad_request", NULL, "the body could not be read");

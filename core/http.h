@@ -5,6 +5,13 @@
  * with token auth and scope checks, body limits, JSON errors and per-route
  * metrics. Risky civetweb features are off: no directory listing, no CGI, no
  * SSI, no PUT/DELETE on files. Handlers run on civetweb worker threads.
+ *
+ * Tokens: "Authorization: Bearer <token>". Because EventSource cannot set
+ * headers, a GET whose Accept includes text/event-stream may instead pass
+ * ?access_token=<token>; on any other request that parameter is a 400, and
+ * handlers never see it through rd_req_param. A route with scope NULL is a
+ * read: anonymous callers pass only for GET/HEAD and only while
+ * auth_anonymous_read is on; a bad token is a 401 even there.
  */
 #ifndef RELENGD_HTTP_H
 #define RELENGD_HTTP_H
@@ -25,12 +32,16 @@ struct http_conf {
     uint64_t shutdown_grace_ms;  /* in-flight requests get this long at stop */
 };
 
-/* Starts serving. The router, auth and metrics come from h. */
+/* Starts serving. The router, auth and metrics come from h. c->listen may
+   use port 0 (http_port tells the port bound). With c->tls_cert the file
+   is checked first (errors name it) and the port speaks TLS 1.2+ only. */
 int http_start(struct host *h, const struct http_conf *c, struct http **out, struct rd_error *err);
 /* The bound port, and whether it is TLS. */
 int http_port(struct http *s);
 bool http_is_tls(struct http *s);
-/* Stops accepting, waits for in-flight requests (bounded by the grace), closes. */
+/* Stops accepting, waits for in-flight requests (bounded by the grace), closes.
+   When the grace runs out it logs what is still running and returns; the
+   server is then freed by a helper thread once civetweb has stopped. */
 void http_stop(struct http *s);
 
 /* struct rd_req functions for the host API table (see core/module.h). */

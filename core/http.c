@@ -30,7 +30,8 @@
  * will find what it needs, after loading civetweb_ssl_compat.so (a library
  * with SONAME libssl.so that defines the missing function and depends on
  * libssl.so.3) and civetweb_crypto_compat.so (SONAME libcrypto.so) from
- * the module directories where present: glibc hands an already loaded
+ * the module directories, the install's module directory or the program's
+ * own directory, where present: glibc hands an already loaded
  * object to a dlopen of its SONAME. Without them (and without a libssl.so
  * that works as it is) HTTPS refuses to start with that explanation,
  * never half-initialised. The certificate file is checked with OpenSSL
@@ -1153,6 +1154,23 @@ static void http_ssl_load_compat(const char *dirs)
     }
 }
 
+/* The directory of the running program (where a build tree keeps the
+   compat library next to relengd), or NULL. */
+static const char *http_exe_dir(char *buf, size_t len)
+{
+    ssize_t n = readlink("/proc/self/exe", buf, len - 1);
+    char *slash;
+
+    if (n <= 0)
+        return NULL;
+    buf[n] = '\0';
+    slash = strrchr(buf, '/');
+    if (!slash)
+        return NULL;
+    *slash = '\0';
+    return buf;
+}
+
 /* mg_init_library once per process, with TLS when asked; TLS is tried at
    most once (a failed civetweb TLS init must never be retried: civetweb
    would then claim success and crash at the first handshake). */
@@ -1169,7 +1187,7 @@ static int http_lib_init(struct host *h, bool tls, struct rd_error *err)
         goto out;
     }
     if (http_lib_tls == 0) {
-        char why[256];
+        char why[256], exe_dir[PATH_MAX];
         bool usable;
 
         http_lib_tls = -1;
@@ -1184,6 +1202,7 @@ static int http_lib_init(struct host *h, bool tls, struct rd_error *err)
 #ifdef MODULE_DIR
         http_ssl_load_compat(MODULE_DIR);
 #endif
+        http_ssl_load_compat(http_exe_dir(exe_dir, sizeof(exe_dir)));
         usable = http_ssl_libs_usable(why, sizeof(why));
         if (!usable) {
             snprintf(http_lib_tls_why, sizeof(http_lib_tls_why),
@@ -1194,7 +1213,7 @@ static int http_lib_init(struct host *h, bool tls, struct rd_error *err)
                     "http: civetweb 1.15 loads OpenSSL at run time as libssl.so and libcrypto.so "
                     "and needs SSL_get_peer_certificate, which OpenSSL 3 defines only as a macro "
                     "(civetweb issue #1334); looked for civetweb_ssl_compat.so (SONAME "
-                    "libssl.so) in %s%s%s",
+                    "libssl.so) in %s%s%s and next to the program",
                     h->conf.module_dir ? h->conf.module_dir : "",
 #ifdef MODULE_DIR
                     ":", MODULE_DIR

@@ -404,9 +404,10 @@ int http_reply_json(struct rd_req *r, int status, json_t *body)
 
 int http_reply_errorv(struct rd_req *r, int status, const char *code, const char *fmt, va_list ap)
 {
-    char msg[512];
+    char msg[512] = "";
 
-    vsnprintf(msg, sizeof(msg), fmt ? fmt : "", ap);
+    if (fmt)
+        vsnprintf(msg, sizeof(msg), fmt, ap);
     return reply_json_full(req_of(r), status,
                            json_pack("{s:{s:s, s:s}}", "error", "code",
                                      code ? code : "error", "message", msg),

@@ -55,7 +55,8 @@ int64_t http_req_read(struct rd_req *r, void *buf, size_t len);
 bool http_req_has_scope(struct rd_req *r, const char *scope);
 const char *http_req_principal(struct rd_req *r);
 int http_reply_json(struct rd_req *r, int status, json_t *body);
-int http_reply_errorv(struct rd_req *r, int status, const char *code, const char *fmt, va_list ap);
+int http_reply_errorv(struct rd_req *r, int status, const char *code, const char *fmt, va_list ap)
+    RD_PRINTF(4, 0);
 int http_reply_start(struct rd_req *r, int status, const char *content_type,
                      const char *extra_headers, int64_t length);
 int http_reply_write(struct rd_req *r, const void *data, size_t len);

@@ -127,6 +127,15 @@ test('a newly published event appears in the live feed', async () => {
   assert.equal(await top.getAttribute('data-event-type'), 'example.noted');
   assert.match(await top.textContent(), new RegExp(`"id":${id}\\b`));
 
+  // the event makes the overview refresh the module cards: the note count follows
+  const st = await api('GET', '/api/v1/status');
+  const notes = st.json.modules.find((m) => m.name === 'example').status.notes;
+  await page
+    .getByTestId('module-card-example')
+    .locator('.figure', { hasText: 'notes' })
+    .locator('dd', { hasText: new RegExp(`^${notes}$`) })
+    .waitFor({ timeout: 5000 });
+
   await page.screenshot({ path: screenshot, fullPage: false });
 
   // the type filter hides what does not match and shows it again

@@ -4,7 +4,7 @@
  * accepts text/event-stream gets Server-Sent Events: every matching event as
  * "id: N\ndata: <envelope>\n\n", resumable with Last-Event-ID (or ?after=N),
  * with a ": ping" comment after 15 s of silence; any other client gets JSON
- * for polling scripts, {"events":[...],"last_id":N}, optionally long-polled
+ * for polling scripts, {"events":[...],"last_id":N,"newest_id":M}, optionally long-polled
  * with ?wait=SECONDS. Both read the events table after the client's last id,
  * in batches, never from memory, so a reconnect (even across a daemon
  * restart) has no gap and no duplicate. The handler runs on an HTTP worker
@@ -317,7 +317,9 @@ static int events_poll(struct host *h, struct rd_req *r)
             json_object_get(json_array_get(events, json_array_size(events) - 1), "id"));
     body = json_object();
     if (!body || json_object_set_new(body, "events", events) != 0 ||
-        json_object_set_new(body, "last_id", json_integer((json_int_t)last_id)) != 0) {
+        json_object_set_new(body, "last_id", json_integer((json_int_t)last_id)) != 0 ||
+        json_object_set_new(body, "newest_id", json_integer((json_int_t)bus_last_id(h->bus))) !=
+            0) {
         json_decref(body);
         if (!body)
             json_decref(events);

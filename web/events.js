@@ -137,39 +137,12 @@ export class EventFeed {
 }
 
 /**
- * The newest event id, or 0 when there is none. The JSON API pages forward
- * (?after=N), so we gallop and then bisect on "is there an event after X"
- * with one-event probes: about 2*log2(id) small requests.
+ * The newest event id, or 0 when there is none: every JSON answer of the
+ * events API carries it as newest_id.
  */
 export async function newestEventId(get, signal) {
-  const after = async (x) => {
-    const page = await get(`/api/v1/events?after=${x}&limit=1`, { signal });
-    return page && Array.isArray(page.events) && page.events.length > 0
-      ? Number(page.events[0].id)
-      : 0;
-  };
-  let lo = await after(0); // an id that exists (0: none)
-  if (!lo) return 0;
-  let step = 1024;
-  let hi = lo;
-  for (;;) {
-    const next = await after(hi + step);
-    if (!next) {
-      hi += step; // no event after hi: the newest is in [lo, hi]
-      break;
-    }
-    lo = next;
-    hi = next;
-    step *= 2;
-  }
-  // invariant: lo exists, and nothing exists after hi
-  while (lo < hi) {
-    const mid = lo + Math.floor((hi - lo) / 2);
-    const next = await after(mid);
-    if (next) lo = next;
-    else hi = mid;
-  }
-  return lo;
+  const page = await get('/api/v1/events?after=0&limit=1', { signal });
+  return page && Number.isFinite(Number(page.newest_id)) ? Number(page.newest_id) : 0;
 }
 
 /** The last `count` events (oldest first) whose type matches filter, with the newest id. */

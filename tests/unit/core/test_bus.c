@@ -1198,6 +1198,7 @@ static void test_api_poll(void **state)
     assert_int_equal(events_handle(&q.pub, h), RD_OK);
     assert_int_equal(json_array_size(json_object_get(q.json, "events")), 0);
     assert_int_equal(json_integer_value(json_object_get(q.json, "last_id")), 10);
+    assert_int_equal(json_integer_value(json_object_get(q.json, "newest_id")), 10);
     fake_fini(&q);
     free(h);
 }

@@ -52,15 +52,14 @@ static int reply_problems(struct rd_req *r, json_t *problems)
     msg[0] = '\0';
     json_array_foreach(problems, i, p)
     {
-        int n = snprintf(msg + off, sizeof(msg) - off, "%s%s", i ? "; " : "",
-                         json_string_value(p));
+        int n = snprintf(msg + off, sizeof(msg) - off, "%s%s", i ? "; " : "", json_string_value(p));
         if (n < 0 || (size_t)n >= sizeof(msg) - off)
             break;
         off += (size_t)n;
     }
     return rd_reply_json(r, 400,
-                         json_pack("{s:{s:s, s:s, s:o}}", "error", "code", "bad_request",
-                                   "message", msg, "problems", problems));
+                         json_pack("{s:{s:s, s:s, s:o}}", "error", "code", "bad_request", "message",
+                                   msg, "problems", problems));
 }
 
 /* expires_in: "30d" style text or a positive number of seconds -> *ms
@@ -213,8 +212,7 @@ static int tokens_whoami(struct rd_req *r, void *arg)
 
     (void)arg;
     if (!p)
-        return rd_reply_json(r, 200, json_pack("{s:b, s:s}", "anonymous", 1, "name",
-                                                "anonymous"));
+        return rd_reply_json(r, 200, json_pack("{s:b, s:s}", "anonymous", 1, "name", "anonymous"));
     return rd_reply_json(r, 200,
                          json_pack("{s:b, s:s, s:s, s:O}", "anonymous", 0, "id", p->id, "name",
                                    p->name, "scopes", p->scopes));

@@ -90,8 +90,8 @@ static int auth_sha256(const char *token, unsigned char out[AUTH_HASH_LEN])
 
 static bool b64url_char(char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
 }
 
 /* The shape of a relengd token: "rd_" + 43 base64url characters. */
@@ -274,7 +274,10 @@ static int auth_scopes_check(const json_t *scopes, struct rd_error *err)
 
 /* ------------------------------------------------------------------ SQL */
 
-static sqlite3 *auth_db(struct rd_tx *tx) { return ((struct store_tx *)tx)->db; }
+static sqlite3 *auth_db(struct rd_tx *tx)
+{
+    return ((struct store_tx *)tx)->db;
+}
 
 /* The columns auth_lookup needs; strings copied out of the statement. */
 struct auth_row {
@@ -319,9 +322,8 @@ static int auth_by_hash_tx(struct rd_tx *tx, void *arg)
     sqlite3_stmt *st = NULL;
     int rc = RD_OK, src;
 
-    src = sqlite3_prepare_v2(auth_db(tx),
-                             "SELECT " AUTH_ROW_COLS " FROM core_tokens WHERE hash = ?", -1, &st,
-                             NULL);
+    src = sqlite3_prepare_v2(
+        auth_db(tx), "SELECT " AUTH_ROW_COLS " FROM core_tokens WHERE hash = ?", -1, &st, NULL);
     if (src != SQLITE_OK) {
         rc = store_sqlite_err(src);
         goto out;
@@ -449,7 +451,8 @@ int auth_lookup(struct auth *a, const char *token, struct principal *p, struct r
     q.hash = hash;
     rc = store_read(a->store, NULL, auth_by_hash_tx, &q);
     if (rc != RD_OK) {
-        rd_error_set(err, rc, "cannot read tokens: %s", rc == RD_ECORRUPT ? "corrupt row" : "store");
+        rd_error_set(err, rc, "cannot read tokens: %s",
+                     rc == RD_ECORRUPT ? "corrupt row" : "store");
         goto out;
     }
     now = auth_now_ms();
@@ -500,8 +503,8 @@ static json_t *auth_token_json(const char *id, const char *name, const json_t *s
                      "created", auth_time_json(created_ms), "expires", auth_time_json(expires_ms));
 }
 
-int auth_token_create(struct auth *a, const char *name, const json_t *scopes,
-                      uint64_t expires_ms, json_t **out, struct rd_error *err)
+int auth_token_create(struct auth *a, const char *name, const json_t *scopes, uint64_t expires_ms,
+                      json_t **out, struct rd_error *err)
 {
     char token[AUTH_TOKEN_LEN + 1], id[AUTH_ID_LEN + 1];
     unsigned char hash[AUTH_HASH_LEN];
@@ -974,7 +977,10 @@ int auth_new(struct store *s, const struct auth_conf *c, struct auth **out, stru
     return RD_OK;
 }
 
-void auth_free(struct auth *a) { free(a); }
+void auth_free(struct auth *a)
+{
+    free(a);
+}
 
 void auth_set_anonymous_read(struct auth *a, bool on)
 {
@@ -982,4 +988,7 @@ void auth_set_anonymous_read(struct auth *a, bool on)
         atomic_store(&a->anonymous_read, on);
 }
 
-bool auth_anonymous_read(struct auth *a) { return a && atomic_load(&a->anonymous_read); }
+bool auth_anonymous_read(struct auth *a)
+{
+    return a && atomic_load(&a->anonymous_read);
+}

@@ -69,8 +69,8 @@ const char *auth_bearer_token(const char *authorization);
    auth_scope_valid strings; the name must be auth_name_valid and not
    "bootstrap-admin" or "anonymous". RD_EINVAL with err naming the problem.
    Callers log the creation (with who asked). */
-int auth_token_create(struct auth *a, const char *name, const json_t *scopes,
-                      uint64_t expires_ms, json_t **out, struct rd_error *err);
+int auth_token_create(struct auth *a, const char *name, const json_t *scopes, uint64_t expires_ms,
+                      json_t **out, struct rd_error *err);
 /* *out (new): [{id,name,scopes,created,expires,revoked,last_used}] oldest
    first, times as ISO 8601 strings or null. Never hashes or secrets. */
 int auth_token_list(struct auth *a, json_t **out);

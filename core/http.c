@@ -66,10 +66,10 @@
 #include "core/log.h"
 
 #define HTTP_MAX_THREADS 1024
-#define HTTP_MAX_QUERY 64             /* query parameters looked at */
-#define HTTP_DRAIN_MAX (1024 * 1024)  /* body bytes read and dropped before a close */
+#define HTTP_MAX_QUERY 64            /* query parameters looked at */
+#define HTTP_DRAIN_MAX (1024 * 1024) /* body bytes read and dropped before a close */
 #define HTTP_FILE_CHUNK (64 * 1024)
-#define HTTP_READ_CHUNK (1024 * 1024)  /* one mg_read at most (it returns int) */
+#define HTTP_READ_CHUNK (1024 * 1024)   /* one mg_read at most (it returns int) */
 #define HTTP_BODY_HARD_MAX (1ull << 30) /* max_body is clamped to this */
 #define HTTP_API_HEADERS "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
 
@@ -125,7 +125,10 @@ static _Thread_local struct {
     struct timespec t0;
 } http_tls_req;
 
-static struct http_req *req_of(struct rd_req *r) { return (struct http_req *)r; }
+static struct http_req *req_of(struct rd_req *r)
+{
+    return (struct http_req *)r;
+}
 
 /* A path for the log: control characters (an escape sequence, a NUL that
    civetweb decoded) become '?'. */
@@ -291,15 +294,20 @@ static int reply_error(struct http_req *q, int status, const char *code, const c
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    return reply_json_full(q, status,
-                           json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg),
-                           extra);
+    return reply_json_full(
+        q, status, json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg), extra);
 }
 
 /* --------------------------------------------- struct rd_req functions */
 
-const char *http_req_method(struct rd_req *r) { return req_of(r)->method; }
-const char *http_req_path(struct rd_req *r) { return req_of(r)->path; }
+const char *http_req_method(struct rd_req *r)
+{
+    return req_of(r)->method;
+}
+const char *http_req_path(struct rd_req *r)
+{
+    return req_of(r)->path;
+}
 
 /* Splits the query string into decoded pairs, once. access_token is left
    out: it is a credential, not a parameter. */
@@ -366,9 +374,15 @@ const char *http_req_header(struct rd_req *r, const char *name)
     return name ? mg_get_header(req_of(r)->conn, name) : NULL;
 }
 
-const json_t *http_req_body(struct rd_req *r) { return req_of(r)->body; }
+const json_t *http_req_body(struct rd_req *r)
+{
+    return req_of(r)->body;
+}
 
-int64_t http_req_content_length(struct rd_req *r) { return req_of(r)->content_length; }
+int64_t http_req_content_length(struct rd_req *r)
+{
+    return req_of(r)->content_length;
+}
 
 int64_t http_req_read(struct rd_req *r, void *buf, size_t len)
 {
@@ -388,7 +402,10 @@ bool http_req_has_scope(struct rd_req *r, const char *scope)
     return principal_has(&req_of(r)->principal, scope);
 }
 
-const char *http_req_principal(struct rd_req *r) { return req_of(r)->principal.name; }
+const char *http_req_principal(struct rd_req *r)
+{
+    return req_of(r)->principal.name;
+}
 
 const struct principal *http_req_auth(struct rd_req *r)
 {
@@ -408,10 +425,9 @@ int http_reply_errorv(struct rd_req *r, int status, const char *code, const char
 
     if (fmt)
         vsnprintf(msg, sizeof(msg), fmt, ap);
-    return reply_json_full(req_of(r), status,
-                           json_pack("{s:{s:s, s:s}}", "error", "code",
-                                     code ? code : "error", "message", msg),
-                           NULL);
+    return reply_json_full(
+        req_of(r), status,
+        json_pack("{s:{s:s, s:s}}", "error", "code", code ? code : "error", "message", msg), NULL);
 }
 
 int http_reply_start(struct rd_req *r, int status, const char *content_type,
@@ -598,7 +614,10 @@ static void inflight_remove(struct http *s, struct http_req *q)
 
 /* ----------------------------------------------------------- the API */
 
-static bool method_is(const char *m, const char *want) { return m && strcmp(m, want) == 0; }
+static bool method_is(const char *m, const char *want)
+{
+    return m && strcmp(m, want) == 0;
+}
 
 static bool method_has_body(const char *m)
 {
@@ -626,8 +645,8 @@ static void req_drain(struct http_req *q)
 /* Reads the JSON body; on a problem replies (400/413) and returns false. */
 static bool req_read_json(struct http_req *q)
 {
-    uint64_t max = q->srv->conf.max_body < HTTP_BODY_HARD_MAX ? q->srv->conf.max_body
-                                                               : HTTP_BODY_HARD_MAX;
+    uint64_t max =
+        q->srv->conf.max_body < HTTP_BODY_HARD_MAX ? q->srv->conf.max_body : HTTP_BODY_HARD_MAX;
     char *buf = NULL;
     size_t len = 0, cap;
     json_error_t jerr;
@@ -636,8 +655,7 @@ static bool req_read_json(struct http_req *q)
     if (q->content_length > 0 && (uint64_t)q->content_length > max) {
         mg_disable_connection_keep_alive(q->conn);
         reply_error(q, 413, rd_err_code(RD_ETOOBIG), NULL,
-                    "the body is %" PRId64 " bytes, the limit is %" PRIu64, q->content_length,
-                    max);
+                    "the body is %" PRId64 " bytes, the limit is %" PRIu64, q->content_length, max);
         req_drain(q);
         return false;
     }
@@ -902,11 +920,9 @@ static int http_api(struct http *s, struct mg_connection *conn, const struct mg_
     rc = q.match.route->fn(&q.pub, q.match.route->arg);
     if (q.status == 0) {
         if (rc < 0) {
-            reply_error(&q, rd_err_http_status(rc), rd_err_code(rc), NULL, "%s",
-                        rd_strerror(rc));
+            reply_error(&q, rd_err_http_status(rc), rd_err_code(rc), NULL, "%s", rd_strerror(rc));
         } else {
-            log_msg("core", RD_WARN, "http: the handler of %s %s sent no reply", q.method,
-                    q.route);
+            log_msg("core", RD_WARN, "http: the handler of %s %s sent no reply", q.method, q.route);
             reply_error(&q, 500, "internal_error", NULL, "handler sent no reply");
         }
     }
@@ -957,8 +973,7 @@ static int http_core_endpoint(struct http *s, struct mg_connection *conn,
             json_decref(reasons);
             reply_json_full(&q, 200, json_pack("{s:b}", "ready", 1), NULL);
         } else {
-            reply_json_full(&q, 503, json_pack("{s:b, s:o}", "ready", 0, "reasons", reasons),
-                            NULL);
+            reply_json_full(&q, 503, json_pack("{s:b, s:o}", "ready", 0, "reasons", reasons), NULL);
         }
     } else {
         char *text = NULL;
@@ -1043,8 +1058,7 @@ static int http_begin_request(struct mg_connection *conn)
         req_init(&q, s, conn, ri, path);
         q.route = "static";
         reply_error(&q, 405, "method_not_allowed", "Allow: GET, HEAD\r\n",
-                    "%s is not allowed on static files (allowed: GET, HEAD)",
-                    ri->request_method);
+                    "%s is not allowed on static files (allowed: GET, HEAD)", ri->request_method);
         status = req_finish(&q);
         return status;
     }
@@ -1095,8 +1109,8 @@ static int http_log_access(const struct mg_connection *conn, const char *message
 /* --------------------------------------------------------- TLS set-up */
 
 static pthread_mutex_t http_lib_lock = PTHREAD_MUTEX_INITIALIZER;
-static bool http_lib_inited;   /* mg_init_library called */
-static int http_lib_tls = 0;   /* 0 not tried, 1 ready, -1 failed (never retried) */
+static bool http_lib_inited; /* mg_init_library called */
+static int http_lib_tls = 0; /* 0 not tried, 1 ready, -1 failed (never retried) */
 static char http_lib_tls_why[512];
 
 /* Whether civetweb's dlopen of libssl.so/libcrypto.so will find what it
@@ -1266,8 +1280,7 @@ static int http_check_cert(const char *path, struct rd_error *err)
     }
     if (X509_check_private_key(cert, key) != 1)
         rc = rd_error_set(err, RD_EINVAL,
-                          "http.tls_cert %s: the private key does not match the certificate",
-                          path);
+                          "http.tls_cert %s: the private key does not match the certificate", path);
 out:
     ERR_clear_error();
     EVP_PKEY_free(key);
@@ -1356,7 +1369,9 @@ int http_start(struct host *h, const struct http_conf *c, struct http **out, str
     pthread_condattr_destroy(&cattr);
 
     snprintf(threads, sizeof(threads), "%d",
-             c->threads < 1 ? 1 : c->threads > HTTP_MAX_THREADS ? HTTP_MAX_THREADS : c->threads);
+             c->threads < 1                  ? 1
+             : c->threads > HTTP_MAX_THREADS ? HTTP_MAX_THREADS
+                                             : c->threads);
     snprintf(req_timeout, sizeof(req_timeout), "%" PRIu64,
              c->request_timeout_ms ? c->request_timeout_ms : 30000);
     snprintf(ka_timeout, sizeof(ka_timeout), "%" PRIu64, c->keep_alive_ms);
@@ -1439,12 +1454,11 @@ int http_start(struct host *h, const struct http_conf *c, struct http **out, str
     s->ctx = mg_start2(&init, &merr);
     s->starting = false;
     if (!s->ctx) {
-        rc = rd_error_set(err, RD_EIO, "cannot serve %s on %s: %s%s%s",
-                          tls ? "HTTPS" : "HTTP", c->listen, errtext[0] ? errtext : "failed",
+        rc = rd_error_set(err, RD_EIO, "cannot serve %s on %s: %s%s%s", tls ? "HTTPS" : "HTTP",
+                          c->listen, errtext[0] ? errtext : "failed",
                           s->start_error[0] && strcmp(s->start_error, errtext) != 0 ? ": " : "",
-                          s->start_error[0] && strcmp(s->start_error, errtext) != 0
-                              ? s->start_error
-                              : "");
+                          s->start_error[0] && strcmp(s->start_error, errtext) != 0 ? s->start_error
+                                                                                    : "");
         goto out;
     }
     /* civetweb 1.15 binds port 0 to a free port and reports the real one. */
@@ -1468,8 +1482,14 @@ out:
     return rc;
 }
 
-int http_port(struct http *s) { return s ? s->port : -1; }
-bool http_is_tls(struct http *s) { return s && s->is_tls; }
+int http_port(struct http *s)
+{
+    return s ? s->port : -1;
+}
+bool http_is_tls(struct http *s)
+{
+    return s && s->is_tls;
+}
 
 static void *http_stop_thread(void *arg)
 {

@@ -498,9 +498,9 @@ json_t *router_list(struct router *rt)
     }
     for (size_t i = 0; i < n; i++) {
         const struct route *r = sorted[i];
-        json_t *o = json_pack("{s:s, s:s, s:o, s:s}", "method", r->method, "path", r->path,
-                              "scope", r->scope ? json_string(r->scope) : json_null(), "module",
-                              r->owner_name);
+        json_t *o =
+            json_pack("{s:s, s:s, s:o, s:s}", "method", r->method, "path", r->path, "scope",
+                      r->scope ? json_string(r->scope) : json_null(), "module", r->owner_name);
         if (!o || json_array_append_new(list, o) != 0)
             goto out;
     }

@@ -13,10 +13,10 @@
 #define ROUTE_MAX_PARAMS 8
 
 struct route {
-    char *method;     /* "GET" */
-    char *path;       /* "/api/v1/graph/tasks/{id}" */
-    char *scope;      /* NULL: a read */
-    unsigned flags;   /* RD_ROUTE_* */
+    char *method;   /* "GET" */
+    char *path;     /* "/api/v1/graph/tasks/{id}" */
+    char *scope;    /* NULL: a read */
+    unsigned flags; /* RD_ROUTE_* */
     rd_route_fn fn;
     void *arg;
     void *owner;      /* struct host_module *, for drop */

@@ -504,11 +504,12 @@ static void test_create_validation(void **state)
     struct rd_error err = {0};
     json_t *good = scopes_of("graph:submit", NULL), *o = NULL;
     char name64[65];
-    static const char *bad_names[] = {"", "bootstrap-admin", "anonymous", "tab\there", "nl\n",
-                                      "bad utf8 \xff", "del\x7f"};
+    static const char *bad_names[] = {"",     "bootstrap-admin", "anonymous", "tab\there",
+                                      "nl\n", "bad utf8 \xff",   "del\x7f"};
     static const char *bad_scope_docs[] = {
-        "\"graph:submit\"", "[]", "[1]", "[\"graph:\"]", "[\"*\"]", "[\"a b\"]",
-        "[\"graph:*:x\"]", "{\"a\":1}", "[\"ok\", null]",
+        "\"graph:submit\"", "[]",        "[1]",
+        "[\"graph:\"]",     "[\"*\"]",   "[\"a b\"]",
+        "[\"graph:*:x\"]",  "{\"a\":1}", "[\"ok\", null]",
     };
 
     assert_int_equal(auth_open(f, token_a, &a, &err), RD_OK);
@@ -575,9 +576,8 @@ static void test_hash_only_storage(void **state)
     assert_false(file_contains(wal_path, token_a + 3, 20));
     assert_false(file_contains(f->log_path, token_a + 3, 20));
 
-    assert_int_equal(EVP_Digest(secrets[0], strlen(secrets[0]), hash, &hash_len, EVP_sha256(),
-                                NULL),
-                     1);
+    assert_int_equal(
+        EVP_Digest(secrets[0], strlen(secrets[0]), hash, &hash_len, EVP_sha256(), NULL), 1);
     hash_seen = file_contains(f->db_path, hash, sizeof(hash)) ||
                 file_contains(wal_path, hash, sizeof(hash));
     assert_true(hash_seen);

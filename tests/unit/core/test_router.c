@@ -92,17 +92,16 @@ static int teardown(void **state)
 struct match_case {
     const char *method, *path;
     enum router_result want;
-    const char *route;  /* expected route path (FOUND) */
+    const char *route;   /* expected route path (FOUND) */
     const char *rmethod; /* expected route method (FOUND) */
-    const char *params; /* "id=1,run=2" (FOUND) or the Allow list (NO_METHOD) */
+    const char *params;  /* "id=1,run=2" (FOUND) or the Allow list (NO_METHOD) */
 };
 
 static const struct match_case match_cases[] = {
     /* plain and params */
     {"GET", "/api/v1/status", ROUTER_FOUND, "/api/v1/status", "GET", ""},
     {"GET", "/api/v1/graph/tasks/abc", ROUTER_FOUND, "/api/v1/graph/tasks/{id}", "GET", "id=abc"},
-    {"GET", "/api/v1/graph/tasks/a b", ROUTER_FOUND, "/api/v1/graph/tasks/{id}", "GET",
-     "id=a b"},
+    {"GET", "/api/v1/graph/tasks/a b", ROUTER_FOUND, "/api/v1/graph/tasks/{id}", "GET", "id=a b"},
     {"GET", "/api/v1/graph/tasks/7/runs/3", ROUTER_FOUND, "/api/v1/graph/tasks/{id}/runs/{run}",
      "GET", "id=7,run=3"},
     {"POST", "/api/v1/graph/tasks/7/cancel", ROUTER_FOUND, "/api/v1/graph/tasks/{id}/cancel",
@@ -134,8 +133,7 @@ static const struct match_case match_cases[] = {
     {"PUT", "/api/v1/tokens", ROUTER_NO_METHOD, NULL, NULL, "GET, HEAD, POST"},
     {"GET", "/api/v1/tokens/x", ROUTER_NO_METHOD, NULL, NULL, "DELETE"},
     {"HEAD", "/api/v1/tokens/x", ROUTER_NO_METHOD, NULL, NULL, "DELETE"},
-    {"DELETE", "/api/v1/graph/tasks/special", ROUTER_NO_METHOD, NULL, NULL,
-     "GET, HEAD, POST, PUT"},
+    {"DELETE", "/api/v1/graph/tasks/special", ROUTER_NO_METHOD, NULL, NULL, "GET, HEAD, POST, PUT"},
     {"GET", "/api/v1/graph/tasks/7/cancel", ROUTER_NO_METHOD, NULL, NULL, "POST"},
     /* 404 */
     {"GET", "/api/v1/nothing", ROUTER_NO_PATH, NULL, NULL, NULL},
@@ -146,8 +144,8 @@ static const struct match_case match_cases[] = {
     {"GET", "/api/v1/graph/tasks", ROUTER_NO_PATH, NULL, NULL, NULL},
     {"GET", "/api/v1/graph/tasks/1/runs", ROUTER_NO_PATH, NULL, NULL, NULL},
     {"GET", "/api/v1/STATUS", ROUTER_NO_PATH, NULL, NULL, NULL},
-    {"GET", "/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q/r/s/t/u/v/w/x/y/z/a/b/c/d/e/f/g/h",
-     ROUTER_NO_PATH, NULL, NULL, NULL},
+    {"GET", "/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q/r/s/t/u/v/w/x/y/z/a/b/c/d/e/f/g/h", ROUTER_NO_PATH,
+     NULL, NULL, NULL},
 };
 
 static void params_string(const struct route_match *m, char *buf, size_t len)
@@ -302,8 +300,7 @@ static void test_add_table(void **state)
         char scope[200], path[600];
         memset(scope, 'a', sizeof(scope) - 1);
         scope[sizeof(scope) - 1] = '\0';
-        assert_int_equal(router_add(rt, NULL, "x", "GET", "/long", scope, 0, h_b, NULL),
-                         RD_EINVAL);
+        assert_int_equal(router_add(rt, NULL, "x", "GET", "/long", scope, 0, h_b, NULL), RD_EINVAL);
         path[0] = '/';
         memset(path + 1, 'a', sizeof(path) - 2);
         path[sizeof(path) - 1] = '\0';
@@ -346,8 +343,8 @@ static void test_drop_owner(void **state)
     list = router_list(rt);
     assert_non_null(list);
     for (size_t i = 0; i < json_array_size(list); i++)
-        assert_string_not_equal(json_string_value(json_object_get(json_array_get(list, i), "module")),
-                                "graph");
+        assert_string_not_equal(
+            json_string_value(json_object_get(json_array_get(list, i), "module")), "graph");
     assert_int_equal(json_array_size(list), 5);
     json_decref(list);
     /* Dropping again, or an unknown owner, changes nothing. */
@@ -357,8 +354,8 @@ static void test_drop_owner(void **state)
     assert_int_equal(json_array_size(list), 5);
     json_decref(list);
     /* The graph routes can come back (a module restart). */
-    assert_int_equal(router_add(rt, &owner_graph, "graph", "GET", "/api/v1/graph/tasks/{id}",
-                                NULL, 0, h_a, NULL),
+    assert_int_equal(router_add(rt, &owner_graph, "graph", "GET", "/api/v1/graph/tasks/{id}", NULL,
+                                0, h_a, NULL),
                      RD_OK);
     router_drop_owner(NULL, &owner_graph);
 }

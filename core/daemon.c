@@ -111,6 +111,7 @@ static int daemon_lock_state(struct daemon *d, struct rd_error *err)
         ssize_t r = pread(fd, other, sizeof(other) - 1, 0);
         if (r > 0)
             other[r] = '\0';
+        other[strcspn(other, " \n")] = '\0';
         close(fd);
         return rd_error_set(err, RD_ECONFLICT,
                             "state directory %s is in use by another relengd (pid %s)",
@@ -585,10 +586,12 @@ static void daemon_close_core(struct daemon *d)
     }
     if (h->loopq)
         loopq_drain(h->loopq);
-    auth_free(h->auth);
-    h->auth = NULL;
+    /* The router waits for handlers the HTTP grace gave up on: before
+       anything they may use is freed. */
     router_free(h->router);
     h->router = NULL;
+    auth_free(h->auth);
+    h->auth = NULL;
     bus_free(h->bus);
     h->bus = NULL;
     store_close(h->store);
@@ -736,8 +739,8 @@ int daemon_run(const struct core_cli *cli)
     rc = daemon_write_ready(&d, &err);
     if (rc != RD_OK)
         goto out;
-    log_msg("core", RD_INFO, "relengd %s ready: %s://%s (%zu modules, state %s)",
-            PACKAGE_VERSION, http_is_tls(h->http) ? "https" : "http", h->conf.http.listen,
+    log_msg("core", RD_INFO, "relengd %s ready: %s port %d (%zu modules, state %s)",
+            PACKAGE_VERSION, http_is_tls(h->http) ? "https" : "http", http_port(h->http),
             h->n_mods, h->conf.state_dir);
 
     event_base_dispatch(h->base);

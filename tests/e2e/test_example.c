@@ -301,6 +301,20 @@ static void test_survives_restart(void **state)
     e2e_pass(d);
 }
 
+/* HTTP requests are counted once complete, which may be just after the
+   client got its reply: poll (bounded) until the series reaches want. */
+static double metric_settled(struct e2e_daemon *d, const char *series, double want)
+{
+    uint64_t deadline = e2e_now_ms() + 5000;
+    double v = e2e_metric(d, series);
+
+    while (!(v >= want) && e2e_now_ms() < deadline) {
+        e2e_sleep_ms(20);
+        v = e2e_metric(d, series);
+    }
+    return v;
+}
+
 static void test_metrics_and_openapi(void **state)
 {
     struct e2e_daemon *d = *state;
@@ -316,10 +330,12 @@ static void test_metrics_and_openapi(void **state)
     if (v != 4.0)
         fprintf(stderr, "relengd_example_notes_created_total = %g\n", v);
     assert_true(v == 4.0);
-    assert_true(e2e_metric(d, "relengd_http_requests_total{route=\"/api/v1/example/notes\","
-                              "method=\"POST\",status=\"201\"}") == 4.0);
-    assert_true(e2e_metric(d, "relengd_http_requests_total{route=\"/api/v1/example/notes\","
-                              "method=\"POST\",status=\"400\"}") == 1.0);
+    assert_true(metric_settled(d, "relengd_http_requests_total{route=\"/api/v1/example/notes\","
+                                  "method=\"POST\",status=\"201\"}",
+                               4.0) == 4.0);
+    assert_true(metric_settled(d, "relengd_http_requests_total{route=\"/api/v1/example/notes\","
+                                  "method=\"POST\",status=\"400\"}",
+                               1.0) == 1.0);
 
     assert_int_equal(e2e_get(d, "/api/v1/openapi.json", NULL, &r), 200);
     paths = json_object_get(r.json, "paths");

@@ -487,7 +487,7 @@ static int random_bytes(unsigned char *buf, size_t len)
 }
 
 /* "rd_" + base64url(32 random bytes) without padding: 43 characters. */
-static int make_token(char out[64])
+int e2e_make_token(char out[64])
 {
     static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     unsigned char raw[33] = {0};
@@ -635,7 +635,7 @@ struct e2e_daemon *e2e_new(const struct e2e_opts *opts)
         e2e_msg("mkdir %s: %s", d->state_dir, strerror(errno));
         goto fail;
     }
-    if (!opts->no_admin_token && make_token(d->admin_token) != 0) {
+    if (!opts->no_admin_token && e2e_make_token(d->admin_token) != 0) {
         e2e_msg("no randomness for the admin token");
         goto fail;
     }

@@ -136,6 +136,10 @@ void e2e_pass(struct e2e_daemon *d);
    passed, removes the directory (kept with E2E_KEEP=1). NULL-safe. */
 void e2e_free(struct e2e_daemon *d);
 
+/* A fresh random token in the daemon's format: "rd_" + 43 base64url
+   characters, into out[64]. 0 or -1. */
+int e2e_make_token(char out[64]);
+
 /* Trees and programs (borrowed, static storage). */
 const char *e2e_srcdir(void);
 const char *e2e_builddir(void);

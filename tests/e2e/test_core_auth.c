@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -29,6 +30,16 @@
 static int setup(void **state)
 {
     struct e2e_daemon *d = e2e_start(*state);
+
+    if (!d)
+        return -1;
+    *state = d;
+    return 0;
+}
+
+static int setup_new(void **state)
+{
+    struct e2e_daemon *d = e2e_new(*state);
 
     if (!d)
         return -1;
@@ -546,6 +557,51 @@ static void test_generated_admin_token(void **state)
     e2e_pass(d);
 }
 
+/* A new configured admin token replaces the old one at restart: the old
+   secret stops working at once. */
+static void test_admin_token_rotation(void **state)
+{
+    struct e2e_daemon *d = *state;
+    char old[64];
+
+    assert_int_equal(post_note(d, d->admin_token), 201);
+    snprintf(old, sizeof(old), "%s", d->admin_token);
+    assert_int_equal(e2e_stop(d), 0);
+    assert_int_equal(e2e_make_token(d->admin_token), 0);
+    assert_string_not_equal(old, d->admin_token);
+    assert_int_equal(e2e_launch(d), E2E_READY);
+    assert_int_equal(post_note(d, d->admin_token), 201);
+    assert_int_equal(get_with_token(d, "/api/v1/tokens", d->admin_token), 200);
+    assert_int_equal(post_note(d, old), 401);
+    assert_int_equal(get_with_token(d, "/api/v1/tokens", old), 401);
+    e2e_pass(d);
+}
+
+/* A configured admin token that is not a real token (guessable) is refused
+   at start, naming the setting; it never becomes an admin credential. */
+static const char *const weak_env[] = {"RELENGD_ADMIN_TOKEN=admin", NULL};
+static const struct e2e_opts weak_opts = {.no_admin_token = true, .env = weak_env};
+
+static void test_weak_admin_token_refused(void **state)
+{
+    struct e2e_daemon *d = *state;
+    char *log;
+    int rc = e2e_launch(d);
+
+    if (rc == E2E_READY) {
+        /* at least it must not work */
+        assert_int_equal(post_note(d, "admin"), 401);
+        e2e_kill9(d);
+    }
+    assert_int_equal(rc, E2E_EXITED);
+    assert_int_not_equal(d->exit_status, 0);
+    assert_int_not_equal(access(d->ready_path, F_OK), 0);
+    log = e2e_log_text(d);
+    assert_non_null(strstr(log, "admin_token"));
+    free(log);
+    e2e_pass(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -560,6 +616,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_secret_never_stored, setup, teardown),
         cmocka_unit_test_prestate_setup_teardown(test_generated_admin_token, setup, teardown,
                                                  (void *)&no_admin_opts),
+        cmocka_unit_test_setup_teardown(test_admin_token_rotation, setup, teardown),
+        cmocka_unit_test_prestate_setup_teardown(test_weak_admin_token_refused, setup_new,
+                                                 teardown, (void *)&weak_opts),
     };
     return cmocka_run_group_tests_name("e2e core auth", tests, NULL, NULL);
 }

@@ -660,6 +660,49 @@ static void test_events_survive_restarts(void **state)
     e2e_pass(d);
 }
 
+/* SIGTERM while SSE clients and a long poll are connected: the streams
+   end, the daemon exits 0 well within the 10 s the harness allows. */
+static void test_stop_with_open_streams(void **state)
+{
+    struct e2e_daemon *d = *state;
+    struct e2e_sse *s1, *s2;
+    struct long_poll lp = {.d = d};
+    pthread_t th;
+    json_t *snap;
+    uint64_t t0;
+
+    make_note(d, "one");
+    s1 = e2e_sse_open(d, "/api/v1/events", NULL, NULL, 30000);
+    s2 = e2e_sse_open(d, "/api/v1/events?type=example", NULL, "0", 30000);
+    assert_non_null(s1);
+    assert_non_null(s2);
+    assert_true(e2e_sse_wait_open(s1, 5000));
+    assert_int_equal(e2e_sse_wait(s2, 1, 5000), 1);
+    snprintf(lp.path, sizeof(lp.path), "/api/v1/events?after=1000000&wait=25");
+    assert_int_equal(pthread_create(&th, NULL, long_poll_thread, &lp), 0);
+    e2e_sleep_ms(300); /* let the long poll reach the daemon */
+
+    t0 = e2e_now_ms();
+    assert_int_equal(e2e_stop(d), 0);
+    assert_true(e2e_now_ms() - t0 < 10000);
+    pthread_join(th, NULL);
+    /* the long poll got an answer or a closed connection, not a 25 s wait */
+    assert_true(lp.took_ms < 12000);
+    e2e_resp_free(&lp.r);
+
+    /* both streams ended with the daemon (no reader hangs on) */
+    assert_true(e2e_sse_wait(s1, 1000, 3000) < 1000);
+    snap = e2e_sse_snapshot(s1);
+    assert_true(json_is_true(json_object_get(snap, "ended")));
+    json_decref(snap);
+    snap = e2e_sse_snapshot(s2);
+    assert_true(json_is_true(json_object_get(snap, "ended")));
+    json_decref(snap);
+    e2e_sse_close(s1);
+    e2e_sse_close(s2);
+    e2e_pass(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -668,6 +711,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sse_resume_running, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill9_then_resume, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_survive_restarts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stop_with_open_streams, setup, teardown),
     };
     return cmocka_run_group_tests_name("e2e core events", tests, NULL, NULL);
 }

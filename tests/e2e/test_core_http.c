@@ -122,6 +122,11 @@ static void test_health_and_ready(void **state)
     assert_non_null(strstr(e2e_header(&r, "Content-Type"), "application/json"));
     e2e_resp_free(&r);
 
+    /* HEAD: the headers of GET, no body */
+    assert_int_equal(e2e_request(d, "HEAD", "/healthz", NULL, NULL, NULL, 0, &r), 200);
+    assert_int_equal(r.body_len, 0);
+    e2e_resp_free(&r);
+
     /* started: every module started and the store writable */
     assert_int_equal(e2e_get(d, "/readyz", NULL, &r), 200);
     assert_non_null(r.json);
@@ -346,14 +351,17 @@ static void test_no_cgi_no_ssi(void **state)
         assert_false(body_has(&r, "CGI-OUTPUT-42"));
         e2e_resp_free(&r);
     }
-    e2e_get(d, "/page.shtml", NULL, &r);
-    assert_true(r.status > 0);
-    /* an included index.html or an echoed variable would show SSI ran */
-    assert_false(body_has(&r, "page.shtml") && !body_has(&r, "DOCUMENT_NAME"));
-    e2e_resp_free(&r);
-    e2e_get(d, "/page.shtm", NULL, &r);
-    assert_true(r.status > 0);
-    e2e_resp_free(&r);
+    /* served at most as the file it is: every directive still there */
+    for (int k = 0; k < 2; k++) {
+        e2e_get(d, k ? "/page.shtm" : "/page.shtml", NULL, &r);
+        assert_true(r.status > 0);
+        if (r.status == 200) {
+            assert_true(body_has(&r, "<!--#exec cmd="));
+            assert_true(body_has(&r, "<!--#include virtual="));
+            assert_true(body_has(&r, "<!--#echo var=\"DOCUMENT_NAME\" -->SSI-PAGE"));
+        }
+        e2e_resp_free(&r);
+    }
 
     assert_int_not_equal(access(marker_cgi, F_OK), 0);
     assert_int_not_equal(access(marker_ssi, F_OK), 0);
@@ -504,6 +512,25 @@ static void test_body_too_large_413(void **state)
         assert_string_equal(head, "HTTP/1.1 413");
         free(reply);
         free(req);
+    }
+
+    /* a client that asks first (Expect: 100-continue) is told 413 without
+       having to send the body */
+    {
+        char req[1024];
+        snprintf(req, sizeof(req),
+                 "POST /api/v1/example/notes HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                 "Authorization: Bearer %s\r\nContent-Type: application/json\r\n"
+                 "Content-Length: 104857600\r\nExpect: 100-continue\r\n"
+                 "Connection: close\r\n\r\n",
+                 d->admin_token);
+        n = e2e_raw(d, req, strlen(req), 5000, 1 << 16, &reply);
+        assert_true(n > 0);
+        snprintf(head, sizeof(head), "%.*s", 12, reply);
+        if (strcmp(head, "HTTP/1.1 413") != 0)
+            fprintf(stderr, "Expect: 100-continue, 100 MiB -> %.300s\n", reply);
+        assert_string_equal(head, "HTTP/1.1 413");
+        free(reply);
     }
 
     /* only the small note was stored, and the daemon still serves */
@@ -900,6 +927,17 @@ static void test_check_config(void **state)
     if (!strstr(x.err, want))
         fprintf(stderr, "want '%s' in stderr: %s\n", want, x.err);
     assert_non_null(strstr(x.err, want));
+    e2e_exec_free(&x);
+
+    /* a module that cannot be loaded is named */
+    assert_int_equal(e2e_write_file(mod_conf, "", 0), 0);
+    assert_int_not_equal(check_config(d, &x, "example nosuchmod_e2e"), 0);
+    if (!strstr(x.err, "nosuchmod_e2e"))
+        fprintf(stderr, "want the module named in stderr: %s\n", x.err);
+    assert_non_null(strstr(x.err, "nosuchmod_e2e"));
+    e2e_exec_free(&x);
+    assert_int_not_equal(check_config(d, &x, "example badabi"), 0);
+    assert_non_null(strstr(x.err, "badabi"));
     e2e_exec_free(&x);
 
     /* a missing configuration file */

@@ -579,6 +579,48 @@ static void test_corrupt_database_pages(void **state)
     e2e_pass(d);
 }
 
+/* The environment overrides the file (modules, log level, a module key);
+   the command line overrides the environment. */
+static const char *const env_over[] = {"RELENGD_MODULES=example hostcheck",
+                                       "RELENGD_LOG_LEVEL=warn",
+                                       "RELENGD_HOSTCHECK_GREETING=from the environment", NULL};
+static const struct e2e_opts env_opts = {.env = env_over};
+
+static void test_env_overrides(void **state)
+{
+    struct e2e_daemon *d = *state;
+    char *out;
+
+    assert_int_equal(e2e_launch(d), E2E_READY);
+    /* RELENGD_MODULES: hostcheck is there although the file lists only example */
+    assert_int_equal(anon_get(d, "/api/v1/hostcheck/ping"), 200);
+    /* RELENGD_LOG_LEVEL=warn beats the file's debug: no DEBUG or INFO lines */
+    assert_int_equal(anon_get(d, "/api/v1/status"), 200);
+    out = last_output(d);
+    assert_null(strstr(out, " DEBUG "));
+    assert_null(strstr(out, " INFO "));
+    free(out);
+    assert_int_equal(e2e_stop(d), 0);
+
+    /* the command line beats the environment */
+    assert_int_equal(e2e_set_modules(d, "example"), 0);
+    assert_int_equal(e2e_add_set(d, "relengd.log_level=info"), 0);
+    assert_int_equal(e2e_launch(d), E2E_READY);
+    assert_int_equal(anon_get(d, "/api/v1/hostcheck/ping"), 404);
+    out = last_output(d);
+    assert_non_null(strstr(out, " INFO "));
+    free(out);
+
+    /* RELENGD_<MODULE>_<KEY> sets a module key */
+    assert_int_equal(e2e_stop(d), 0);
+    assert_int_equal(e2e_set_modules(d, "hostcheck"), 0);
+    assert_int_equal(e2e_launch(d), E2E_READY);
+    out = last_output(d);
+    assert_non_null(strstr(out, "greeting=\"from the environment\""));
+    free(out);
+    e2e_pass(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -590,6 +632,8 @@ int main(void)
                                                  (void *)&hup_opts),
         cmocka_unit_test_setup_teardown(test_corrupt_database_garbage, setup_new, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_database_pages, setup_new, teardown),
+        cmocka_unit_test_prestate_setup_teardown(test_env_overrides, setup_new, teardown,
+                                                 (void *)&env_opts),
     };
     return cmocka_run_group_tests_name("e2e core modules", tests, NULL, NULL);
 }

@@ -168,7 +168,11 @@ struct e2e_resp {
     size_t body_len;
     json_t *json;      /* body parsed as JSON, or NULL */
     json_t *headers;   /* object: lowercase name -> value (the last one wins) */
-    char error[256];   /* the libcurl error on a transport error */
+    char error[256];   /* the libcurl error on a transport error; "" when the
+                          exchange completed. status may still be set when the
+                          transfer failed after the status line (a 413 that
+                          closes before the upload ends, a daemon killed
+                          mid-reply) */
 };
 
 /* One request to d's API port. path is sent as is (no dot-segment removal),

@@ -710,6 +710,55 @@ static void test_stop_with_open_streams(void **state)
     e2e_pass(d);
 }
 
+/* Event streams hold an HTTP worker thread each; however many a user opens
+   (dashboards in browser tabs, `relengctl events --follow`), the API and
+   the health checks must keep answering: a stream beyond what the server
+   can spare is refused (503) rather than served at the cost of everything
+   else. Here with 4 worker threads and 6 streams. */
+static const char *const few_threads_set[] = {"http.threads=4", NULL};
+static const struct e2e_opts few_threads_opts = {.set = few_threads_set};
+
+static void test_streams_cannot_starve_api(void **state)
+{
+    struct e2e_daemon *d = *state;
+    struct e2e_sse *s[6];
+    struct e2e_resp r;
+    size_t n_open = 0;
+    uint64_t t0;
+
+    for (size_t i = 0; i < 6; i++) {
+        s[i] = e2e_sse_open(d, "/api/v1/events", NULL, NULL, 30000);
+        assert_non_null(s[i]);
+    }
+    for (size_t i = 0; i < 6; i++) {
+        json_t *snap;
+        if (e2e_sse_wait_open(s[i], 1000)) {
+            snap = e2e_sse_snapshot(s[i]);
+            if (json_integer_value(json_object_get(snap, "status")) == 200)
+                n_open++;
+            else
+                assert_int_equal(json_integer_value(json_object_get(snap, "status")), 503);
+            json_decref(snap);
+        }
+    }
+    /* the daemon still answers, promptly */
+    t0 = e2e_now_ms();
+    e2e_get(d, "/healthz", NULL, &r);
+    if (r.status != 200)
+        fprintf(stderr, "with %zu event streams open, GET /healthz -> %d (%s) after %llu ms\n",
+                n_open, r.status, r.error, (unsigned long long)(e2e_now_ms() - t0));
+    assert_int_equal(r.status, 200);
+    e2e_resp_free(&r);
+    assert_int_equal(e2e_get(d, "/api/v1/status", NULL, &r), 200);
+    e2e_resp_free(&r);
+    assert_int_equal(e2e_post(d, NOTES, d->admin_token, "{\"text\":\"still here\"}", &r), 201);
+    e2e_resp_free(&r);
+    assert_true(e2e_now_ms() - t0 < 5000);
+    for (size_t i = 0; i < 6; i++)
+        e2e_sse_close(s[i]);
+    e2e_pass(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -719,6 +768,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_kill9_then_resume, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_survive_restarts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_with_open_streams, setup, teardown),
+        cmocka_unit_test_prestate_setup_teardown(test_streams_cannot_starve_api, setup, teardown,
+                                                 (void *)&few_threads_opts),
     };
     return cmocka_run_group_tests_name("e2e core events", tests, NULL, NULL);
 }

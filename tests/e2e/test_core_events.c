@@ -759,6 +759,78 @@ static void test_streams_cannot_starve_api(void **state)
     e2e_pass(d);
 }
 
+/* Many writers at once (HTTP worker threads contending for the one
+   database): every request succeeds, every note has its event, ids are
+   strictly increasing, and a stream that follows along sees all of them,
+   in order, once each. */
+#define N_WRITERS 8
+#define N_PER_WRITER 25
+
+struct cwriter {
+    struct e2e_daemon *d;
+    int idx;
+    int n_ok;
+    int bad_status;
+};
+
+static void *cwriter_thread(void *arg)
+{
+    struct cwriter *w = arg;
+
+    for (int i = 0; i < N_PER_WRITER; i++) {
+        struct e2e_resp r;
+        char body[64];
+        snprintf(body, sizeof(body), "{\"text\":\"w%d-%d\"}", w->idx, i);
+        if (e2e_post(w->d, NOTES, w->d->admin_token, body, &r) == 201)
+            w->n_ok++;
+        else if (!w->bad_status)
+            w->bad_status = r.status;
+        e2e_resp_free(&r);
+    }
+    return NULL;
+}
+
+static void test_concurrent_writers(void **state)
+{
+    struct e2e_daemon *d = *state;
+    struct cwriter w[N_WRITERS];
+    pthread_t th[N_WRITERS];
+    struct e2e_sse *s;
+    json_t *events, *notes, *snap;
+    const size_t total = N_WRITERS * N_PER_WRITER;
+
+    s = e2e_sse_open(d, "/api/v1/events?type=example", NULL, NULL, 40000);
+    assert_non_null(s);
+    assert_true(e2e_sse_wait_open(s, 5000));
+    for (int i = 0; i < N_WRITERS; i++) {
+        w[i] = (struct cwriter){.d = d, .idx = i};
+        assert_int_equal(pthread_create(&th[i], NULL, cwriter_thread, &w[i]), 0);
+    }
+    for (int i = 0; i < N_WRITERS; i++) {
+        pthread_join(th[i], NULL);
+        if (w[i].n_ok != N_PER_WRITER)
+            fprintf(stderr, "writer %d: %d of %d created, first failure status %d\n", i,
+                    w[i].n_ok, N_PER_WRITER, w[i].bad_status);
+        assert_int_equal(w[i].n_ok, N_PER_WRITER);
+    }
+    notes = all_notes(d);
+    events = all_events(d);
+    assert_int_equal(json_array_size(notes), total);
+    assert_int_equal(json_array_size(events), total);
+    assert_increasing(events);
+
+    assert_int_equal(e2e_sse_wait(s, total, 15000), total);
+    assert_int_equal(e2e_sse_wait(s, total + 1, 300), total);
+    snap = e2e_sse_snapshot(s);
+    e2e_sse_close(s);
+    assert_true(json_equal(json_object_get(snap, "events"), events));
+    assert_sse_frames(snap);
+    json_decref(snap);
+    json_decref(notes);
+    json_decref(events);
+    e2e_pass(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -768,6 +840,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_kill9_then_resume, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_survive_restarts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_with_open_streams, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
         cmocka_unit_test_prestate_setup_teardown(test_streams_cannot_starve_api, setup, teardown,
                                                  (void *)&few_threads_opts),
     };

@@ -621,6 +621,69 @@ static void test_env_overrides(void **state)
     e2e_pass(d);
 }
 
+/* One state directory, one daemon: a second one on it refuses to start
+   (naming the directory) and the first one is unharmed. */
+static void test_state_dir_in_use(void **state)
+{
+    struct e2e_daemon *d = *state;
+    struct e2e_daemon *d2 = e2e_new(NULL);
+    struct e2e_resp r;
+    char *out;
+    int rc;
+
+    assert_non_null(d2);
+    assert_int_equal(e2e_launch(d), E2E_READY);
+    assert_int_equal(e2e_post(d, "/api/v1/example/notes", d->admin_token, "{\"text\":\"first\"}",
+                              &r),
+                     201);
+    e2e_resp_free(&r);
+
+    snprintf(d2->state_dir, sizeof(d2->state_dir), "%s", d->state_dir);
+    snprintf(d2->admin_token, sizeof(d2->admin_token), "%s", d->admin_token);
+    rc = e2e_launch(d2);
+    if (rc == E2E_READY)
+        e2e_kill9(d2);
+    assert_int_equal(rc, E2E_EXITED);
+    assert_int_not_equal(d2->exit_status, 0);
+    out = last_output(d2);
+    if (!strstr(out, d->state_dir))
+        fprintf(stderr, "the refusal does not name %s:\n%s\n", d->state_dir, out);
+    assert_non_null(strstr(out, d->state_dir));
+    free(out);
+    e2e_pass(d2);
+    e2e_free(d2);
+
+    /* the first one goes on */
+    assert_int_equal(e2e_get(d, "/api/v1/example/notes", NULL, &r), 200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "notes")), 1);
+    e2e_resp_free(&r);
+    assert_int_equal(e2e_post(d, "/api/v1/example/notes", d->admin_token, "{\"text\":\"second\"}",
+                              &r),
+                     201);
+    e2e_resp_free(&r);
+    e2e_pass(d);
+}
+
+/* SIGINT stops as gracefully as SIGTERM: exit 0, and the data is there. */
+static void test_sigint(void **state)
+{
+    struct e2e_daemon *d = *state;
+    struct e2e_resp r;
+
+    assert_int_equal(e2e_launch(d), E2E_READY);
+    assert_int_equal(e2e_post(d, "/api/v1/example/notes", d->admin_token, "{\"text\":\"int\"}",
+                              &r),
+                     201);
+    e2e_resp_free(&r);
+    assert_int_equal(e2e_signal(d, SIGINT), 0);
+    assert_int_equal(e2e_wait_exit(d, 10000), 0);
+    assert_int_equal(e2e_launch(d), E2E_READY);
+    assert_int_equal(e2e_get(d, "/api/v1/example/notes", NULL, &r), 200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "notes")), 1);
+    e2e_resp_free(&r);
+    e2e_pass(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -634,6 +697,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_corrupt_database_pages, setup_new, teardown),
         cmocka_unit_test_prestate_setup_teardown(test_env_overrides, setup_new, teardown,
                                                  (void *)&env_opts),
+        cmocka_unit_test_setup_teardown(test_state_dir_in_use, setup_new, teardown),
+        cmocka_unit_test_setup_teardown(test_sigint, setup_new, teardown),
     };
     return cmocka_run_group_tests_name("e2e core modules", tests, NULL, NULL);
 }

@@ -881,6 +881,16 @@ int e2e_stop(struct e2e_daemon *d)
         return -1;
     if (d->pid <= 0)
         return d->exit_status == 0 ? 0 : -1;
+    st = reap_within(d->pid, 0);
+    if (st >= 0) {
+        /* it was gone before we asked it to stop */
+        d->pid = 0;
+        d->exit_status = st;
+        e2e_msg("relengd had exited already, with status %d%s, before the stop", st,
+                st > 128 ? " (killed by a signal: a crash?)" : "");
+        e2e_log_dump(d);
+        return -1;
+    }
     kill(d->pid, SIGTERM);
     st = reap_within(d->pid, STOP_TIMEOUT_MS);
     if (st == -1) {

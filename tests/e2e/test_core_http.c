@@ -543,6 +543,130 @@ static void test_body_too_large_413(void **state)
     e2e_pass(d);
 }
 
+/* Garbage on the wire gets an error or a closed connection, never a crash
+   or a hang: afterwards the daemon answers as before. */
+static void test_hostile_requests(void **state)
+{
+    struct e2e_daemon *d = *state;
+    struct e2e_resp r;
+    char *reply, *big;
+    static const char *const raws[] = {
+        "\r\n\r\n",
+        "GARBAGE\r\n\r\n",
+        "GET\r\n\r\n",
+        "GET / HTTP/9.9\r\nHost: x\r\nConnection: close\r\n\r\n",
+        "FROB /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\nConnection: close\r\n\r\n",
+        "POST /api/v1/example/notes HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n"
+        "Connection: close\r\n\r\n",
+        "POST /api/v1/example/notes HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+        "Connection: close\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+        "GET /api/v1/status HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \x01\x02\xff\r\n"
+        "Connection: close\r\n\r\n",
+        "GET /api/v1/example/notes/\xff\xfe HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        "GET /api/v1/example/notes?limit=%zz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        "POST /api/v1/example/notes HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n{\"te",
+    };
+
+    for (size_t i = 0; i < sizeof(raws) / sizeof(raws[0]); i++) {
+        long n = e2e_raw(d, raws[i], strlen(raws[i]), 3000, 1 << 16, &reply);
+        assert_true(n >= 0);
+        /* if it answered, it did not claim success for nonsense */
+        if (n > 12 && i != 3 && strncmp(reply, "HTTP/1.1 2", 10) == 0)
+            fprintf(stderr, "request %zu (%.60s) -> %.40s\n", i, raws[i], reply);
+        if (n > 12 && i != 3)
+            assert_int_not_equal(strncmp(reply, "HTTP/1.1 2", 10), 0);
+        assert_null(strstr(reply, "root:x:0:0"));
+        free(reply);
+    }
+
+    /* a 64 KiB URL and a 64 KiB header */
+    big = malloc(70000);
+    assert_non_null(big);
+    memcpy(big, "GET /", 5);
+    memset(big + 5, 'a', 65536);
+    snprintf(big + 5 + 65536, 70000 - 5 - 65536, " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert_true(e2e_raw(d, big, strlen(big), 5000, 1 << 16, &reply) >= 0);
+    assert_int_not_equal(strncmp(reply, "HTTP/1.1 2", 10), 0);
+    free(reply);
+    snprintf(big, 70000, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ");
+    memset(big + strlen(big), 'b', 65536);
+    snprintf(big + strlen("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ") + 65536, 100,
+             "\r\nConnection: close\r\n\r\n");
+    assert_true(e2e_raw(d, big, strlen(big), 5000, 1 << 16, &reply) >= 0);
+    free(reply);
+    free(big);
+
+    /* still serving, and nothing was created */
+    assert_int_equal(e2e_get(d, "/healthz", NULL, &r), 200);
+    e2e_resp_free(&r);
+    assert_int_equal(e2e_get(d, "/api/v1/example/notes", NULL, &r), 200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "notes")), 0);
+    e2e_resp_free(&r);
+    e2e_pass(d);
+}
+
+/* Deeply nested JSON (a 1 KiB body of "[[[[...") is bad input like any
+   other: a 400, not a stack overflow on an HTTP thread. */
+static void test_deeply_nested_json(void **state)
+{
+    struct e2e_daemon *d = *state;
+    static const size_t depths[] = {100, 1000, 5000, 30000};
+    struct e2e_resp r;
+
+    for (size_t i = 0; i < sizeof(depths) / sizeof(depths[0]); i++) {
+        size_t n = depths[i];
+        char *body = malloc(2 * n + 32);
+        int len;
+
+        assert_non_null(body);
+        /* {"text":[[[...]]]}: well formed, closed */
+        len = snprintf(body, 2 * n + 32, "{\"text\":");
+        memset(body + len, '[', n);
+        memset(body + len + n, ']', n);
+        snprintf(body + len + 2 * n, 32, "}");
+        e2e_post(d, "/api/v1/example/notes", d->admin_token, body, &r);
+        if (r.status != 400)
+            fprintf(stderr, "nesting %zu (closed) -> %d %s\n", n, r.status, r.error);
+        assert_int_equal(r.status, 400);
+        e2e_resp_free(&r);
+        /* and unterminated */
+        memset(body, '[', n);
+        body[n] = '\0';
+        e2e_post(d, "/api/v1/example/notes", d->admin_token, body, &r);
+        if (r.status != 400)
+            fprintf(stderr, "nesting %zu (open) -> %d %s\n", n, r.status, r.error);
+        assert_int_equal(r.status, 400);
+        e2e_resp_free(&r);
+        free(body);
+    }
+    assert_int_equal(e2e_get(d, "/healthz", NULL, &r), 200);
+    e2e_resp_free(&r);
+    e2e_pass(d);
+}
+
+/* A NUL byte (%00) in a path is malformed: 400 or 404, never the file
+   named by the part before it ("/index.html%00.txt" is not "/index.html",
+   the classic way around extension checks). */
+static void test_nul_in_path(void **state)
+{
+    struct e2e_daemon *d = *state;
+    static const char *const paths[] = {"/index.html%00.txt", "/index.html%00", "/%00",
+                                        "/%00/etc/passwd", "/api/v1/status%00.json",
+                                        "/api/v1/example/notes%00/1"};
+
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        struct e2e_resp r;
+        e2e_get(d, paths[i], NULL, &r);
+        if (r.status != 400 && r.status != 404)
+            fprintf(stderr, "GET %s -> %d (%s)\n", paths[i], r.status,
+                    e2e_header(&r, "Content-Type") ? e2e_header(&r, "Content-Type") : "-");
+        assert_true(r.status == 400 || r.status == 404);
+        e2e_resp_free(&r);
+    }
+    e2e_pass(d);
+}
+
 /* -------------------------------------------------------------- metrics */
 
 /* A request is counted once it is complete, which may be just after its
@@ -1004,6 +1128,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_malformed_json_400, setup, teardown),
         cmocka_unit_test_prestate_setup_teardown(test_body_too_large_413, setup, teardown,
                                                  (void *)&small_body_opts),
+        cmocka_unit_test_setup_teardown(test_hostile_requests, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deeply_nested_json, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nul_in_path, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metrics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_openapi_matches_routes, setup, teardown),

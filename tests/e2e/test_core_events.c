@@ -21,7 +21,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "tests/e2e/harness.h"
 
@@ -30,6 +38,16 @@
 static int setup(void **state)
 {
     struct e2e_daemon *d = e2e_start(*state);
+
+    if (!d)
+        return -1;
+    *state = d;
+    return 0;
+}
+
+static int setup_new(void **state)
+{
+    struct e2e_daemon *d = e2e_new(*state);
 
     if (!d)
         return -1;
@@ -831,6 +849,248 @@ static void test_concurrent_writers(void **state)
     e2e_pass(d);
 }
 
+/* ------------------------------------------------------------ webhooks */
+
+/* A webhook receiver on 127.0.0.1: records every request and answers with
+   500 to the first fail_first of them, after delay_ms. */
+struct hook_srv {
+    int fd, port;
+    pthread_t thread;
+    atomic_bool stop;
+    atomic_int fail_first;
+    atomic_int delay_ms;
+    pthread_mutex_t lock;
+    json_t *reqs; /* [{"headers":{lowercase:value}, "body":"...", "status":N, "at_ms":N}] */
+};
+
+static void hook_handle(struct hook_srv *h, int c)
+{
+    char buf[1 << 16];
+    size_t used = 0, body_at = 0, clen = 0;
+    json_t *headers = json_object();
+    uint64_t deadline = e2e_now_ms() + 5000;
+    int status;
+
+    while (used < sizeof(buf) - 1 && e2e_now_ms() < deadline) {
+        struct pollfd p = {.fd = c, .events = POLLIN};
+        ssize_t n;
+        char *end;
+        if (poll(&p, 1, 100) <= 0)
+            continue;
+        n = recv(c, buf + used, sizeof(buf) - 1 - used, 0);
+        if (n <= 0)
+            break;
+        used += (size_t)n;
+        buf[used] = '\0';
+        if (!body_at && (end = strstr(buf, "\r\n\r\n")) != NULL) {
+            char *line = strstr(buf, "\r\n") + 2;
+            body_at = (size_t)(end - buf) + 4;
+            while (line < end) {
+                char *eol = strstr(line, "\r\n"), *colon = memchr(line, ':', (size_t)(eol - line));
+                if (colon) {
+                    char name[128], value[1024];
+                    size_t nl = (size_t)(colon - line), i;
+                    for (i = 0; i < nl && i < sizeof(name) - 1; i++)
+                        name[i] = (char)(line[i] | ((line[i] >= 'A' && line[i] <= 'Z') ? 0x20 : 0));
+                    name[i] = '\0';
+                    colon++;
+                    while (*colon == ' ')
+                        colon++;
+                    snprintf(value, sizeof(value), "%.*s", (int)(eol - colon), colon);
+                    json_object_set_new(headers, name, json_string(value));
+                }
+                line = eol + 2;
+            }
+            clen = (size_t)strtoul(json_string_value(json_object_get(headers, "content-length"))
+                                       ? json_string_value(json_object_get(headers, "content-length"))
+                                       : "0",
+                                   NULL, 10);
+            if (json_object_get(headers, "expect"))
+                send(c, "HTTP/1.1 100 Continue\r\n\r\n", 25, MSG_NOSIGNAL);
+        }
+        if (body_at && used >= body_at + clen)
+            break;
+    }
+    if (atomic_load(&h->delay_ms) > 0)
+        e2e_sleep_ms(atomic_load(&h->delay_ms));
+    pthread_mutex_lock(&h->lock);
+    status = (int)json_array_size(h->reqs) < atomic_load(&h->fail_first) ? 500 : 200;
+    json_array_append_new(h->reqs, json_pack("{s:o, s:s%, s:i, s:I}", "headers", headers, "body",
+                                             body_at ? buf + body_at : "",
+                                             body_at ? clen : (size_t)0, "status", status,
+                                             "at_ms", (json_int_t)e2e_now_ms()));
+    pthread_mutex_unlock(&h->lock);
+    {
+        char reply[128];
+        int n = snprintf(reply, sizeof(reply),
+                         "HTTP/1.1 %d X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", status);
+        send(c, reply, (size_t)n, MSG_NOSIGNAL);
+    }
+}
+
+static void *hook_thread(void *arg)
+{
+    struct hook_srv *h = arg;
+
+    while (!atomic_load(&h->stop)) {
+        struct pollfd p = {.fd = h->fd, .events = POLLIN};
+        int c;
+        if (poll(&p, 1, 100) <= 0)
+            continue;
+        c = accept(h->fd, NULL, NULL);
+        if (c < 0)
+            continue;
+        hook_handle(h, c);
+        close(c);
+    }
+    return NULL;
+}
+
+static struct hook_srv *hook_start(int fail_first)
+{
+    struct hook_srv *h = calloc(1, sizeof(*h));
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    socklen_t len = sizeof(sa);
+
+    assert_non_null(h);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    h->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(h->fd >= 0);
+    assert_int_equal(bind(h->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(h->fd, 16), 0);
+    assert_int_equal(getsockname(h->fd, (struct sockaddr *)&sa, &len), 0);
+    h->port = ntohs(sa.sin_port);
+    h->reqs = json_array();
+    atomic_store(&h->fail_first, fail_first);
+    pthread_mutex_init(&h->lock, NULL);
+    assert_int_equal(pthread_create(&h->thread, NULL, hook_thread, h), 0);
+    return h;
+}
+
+static void hook_stop(struct hook_srv *h)
+{
+    atomic_store(&h->stop, true);
+    pthread_join(h->thread, NULL);
+    close(h->fd);
+    json_decref(h->reqs);
+    pthread_mutex_destroy(&h->lock);
+    free(h);
+}
+
+/* Waits (bounded) for n requests; returns a copy of them (new reference). */
+static json_t *hook_wait(struct hook_srv *h, size_t n, int timeout_ms)
+{
+    uint64_t deadline = e2e_now_ms() + (uint64_t)timeout_ms;
+    json_t *copy;
+
+    for (;;) {
+        pthread_mutex_lock(&h->lock);
+        if (json_array_size(h->reqs) >= n || e2e_now_ms() >= deadline) {
+            copy = json_deep_copy(h->reqs);
+            pthread_mutex_unlock(&h->lock);
+            return copy;
+        }
+        pthread_mutex_unlock(&h->lock);
+        e2e_sleep_ms(20);
+    }
+}
+
+static void assert_signed(json_t *req, const char *secret)
+{
+    const char *body = json_string_value(json_object_get(req, "body"));
+    const char *sig = json_string_value(
+        json_object_get(json_object_get(req, "headers"), "x-relengd-signature"));
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int mac_len = 0;
+    char want[7 + 2 * EVP_MAX_MD_SIZE + 1] = "sha256=";
+
+    assert_non_null(body);
+    assert_non_null(sig);
+    assert_non_null(HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)body,
+                         strlen(body), mac, &mac_len));
+    for (unsigned i = 0; i < mac_len; i++)
+        snprintf(want + 7 + 2 * i, 3, "%02x", mac[i]);
+    assert_string_equal(sig, want);
+}
+
+/* Webhooks: each event POSTed as its envelope, signed, retried after a
+   failure (same delivery id), in order, and never making the publisher
+   wait for a slow receiver. */
+static void test_webhooks(void **state)
+{
+    struct e2e_daemon *d = *state;
+    struct hook_srv *h = hook_start(1);
+    char conf[512];
+    json_t *reqs, *events, *env;
+    uint64_t t0;
+
+    snprintf(conf, sizeof(conf),
+             "\n[webhook.e2e]\nurl = http://127.0.0.1:%d/hook\nsecret = e2e-secret\n"
+             "types = example\ntimeout = 5s\nmax_attempts = 5\n",
+             h->port);
+    assert_int_equal(e2e_append_file(d->conf_path, conf), 0);
+    assert_int_equal(e2e_launch(d), E2E_READY);
+
+    /* one event: refused once (500), delivered again after the backoff */
+    make_note(d, "hooked");
+    reqs = hook_wait(h, 2, 15000);
+    assert_int_equal(json_array_size(reqs), 2);
+    events = poll_events(d, "/api/v1/events?type=example", NULL);
+    assert_int_equal(json_array_size(events), 1);
+    for (size_t i = 0; i < 2; i++) {
+        json_t *req = json_array_get(reqs, i), *hdrs = json_object_get(req, "headers");
+        json_t *body = json_loads(json_string_value(json_object_get(req, "body")), 0, NULL);
+        char id[32];
+        assert_signed(req, "e2e-secret");
+        assert_string_equal(json_string_value(json_object_get(hdrs, "x-relengd-event")),
+                            "example.noted");
+        snprintf(id, sizeof(id), "%lld", (long long)env_id(json_array_get(events, 0)));
+        assert_string_equal(json_string_value(json_object_get(hdrs, "x-relengd-delivery")), id);
+        assert_non_null(strstr(json_string_value(json_object_get(hdrs, "content-type")),
+                               "application/json"));
+        assert_true(json_equal(body, json_array_get(events, 0)));
+        json_decref(body);
+    }
+    /* the retry came after a backoff, not at once */
+    assert_true(json_integer_value(json_object_get(json_array_get(reqs, 1), "at_ms")) -
+                    json_integer_value(json_object_get(json_array_get(reqs, 0), "at_ms")) >=
+                500);
+    json_decref(reqs);
+    json_decref(events);
+
+    /* a slow receiver never slows the publisher; deliveries stay in order */
+    atomic_store(&h->delay_ms, 1000);
+    t0 = e2e_now_ms();
+    for (int i = 0; i < 3; i++)
+        make_note(d, "slow receiver");
+    assert_true(e2e_now_ms() - t0 < 1500);
+    reqs = hook_wait(h, 5, 20000);
+    assert_int_equal(json_array_size(reqs), 5);
+    events = poll_events(d, "/api/v1/events?type=example", NULL);
+    assert_int_equal(json_array_size(events), 4);
+    {
+        size_t i;
+        json_array_foreach(events, i, env)
+        {
+            json_t *req = json_array_get(reqs, i + 1);
+            json_t *body = json_loads(json_string_value(json_object_get(req, "body")), 0, NULL);
+            assert_signed(req, "e2e-secret");
+            assert_true(json_equal(body, env));
+            json_decref(body);
+        }
+    }
+    /* nothing more: each event exactly once after its success */
+    json_decref(reqs);
+    reqs = hook_wait(h, 6, 1500);
+    assert_int_equal(json_array_size(reqs), 5);
+    json_decref(reqs);
+    json_decref(events);
+    atomic_store(&h->delay_ms, 0);
+    assert_int_equal(e2e_stop(d), 0);
+    hook_stop(h);
+    e2e_pass(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -841,6 +1101,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_events_survive_restarts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_with_open_streams, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_webhooks, setup_new, teardown),
         cmocka_unit_test_prestate_setup_teardown(test_streams_cannot_starve_api, setup, teardown,
                                                  (void *)&few_threads_opts),
     };

@@ -1194,6 +1194,11 @@ int e2e_delete(struct e2e_daemon *d, const char *path, const char *token, struct
     return e2e_request(d, "DELETE", path, token, NULL, NULL, 0, r);
 }
 
+void e2e_set_http_timeout(struct e2e_daemon *d, int timeout_ms)
+{
+    d->http_timeout_ms = timeout_ms > 0 ? timeout_ms : HTTP_TIMEOUT_MS;
+}
+
 const char *e2e_header(const struct e2e_resp *r, const char *name)
 {
     char lower[128];

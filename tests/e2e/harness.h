@@ -187,6 +187,8 @@ int e2e_get(struct e2e_daemon *d, const char *path, const char *token, struct e2
 int e2e_post(struct e2e_daemon *d, const char *path, const char *token, const char *json_text,
              struct e2e_resp *r);
 int e2e_delete(struct e2e_daemon *d, const char *path, const char *token, struct e2e_resp *r);
+/* The per-request timeout of the HTTP helpers for d (default 10000 ms). */
+void e2e_set_http_timeout(struct e2e_daemon *d, int timeout_ms);
 /* A response header (name case-insensitive), borrowed from r; NULL if absent. */
 const char *e2e_header(const struct e2e_resp *r, const char *name);
 /* error.code / error.message of a JSON error body, borrowed; NULL if none. */

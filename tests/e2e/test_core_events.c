@@ -760,6 +760,7 @@ static void test_streams_cannot_starve_api(void **state)
         }
     }
     /* the daemon still answers, promptly */
+    e2e_set_http_timeout(d, 4000);
     t0 = e2e_now_ms();
     e2e_get(d, "/healthz", NULL, &r);
     if (r.status != 200)

@@ -92,7 +92,10 @@ static void global_init(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-static void ensure_init(void) { pthread_once(&global_once, global_init); }
+static void ensure_init(void)
+{
+    pthread_once(&global_once, global_init);
+}
 
 static char *xstrdup(const char *s)
 {
@@ -554,10 +557,10 @@ int e2e_make_cert(const char *pem_path)
         !X509_gmtime_adj(X509_getm_notAfter(x), 86400))
         goto out;
     name = X509_get_subject_name(x);
-    if (!X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
-                                    (const unsigned char *)"relengd e2e", -1, -1, 0) ||
-        !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                                    (const unsigned char *)"localhost", -1, -1, 0) ||
+    if (!X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"relengd e2e",
+                                    -1, -1, 0) ||
+        !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"localhost",
+                                    -1, -1, 0) ||
         !X509_set_issuer_name(x, name) || !X509_set_pubkey(x, key))
         goto out;
     if (add_ext(x, NID_basic_constraints, "critical,CA:TRUE") != 0 ||
@@ -621,8 +624,8 @@ struct e2e_daemon *e2e_new(const struct e2e_opts *opts)
     d->argv_extra = strv_dup(opts->args);
     d->env_extra = strv_dup(opts->env);
     d->modules = opts->modules ? xstrdup(opts->modules) : NULL;
-    d->ready_timeout_ms = opts->ready_timeout_ms > 0 ? opts->ready_timeout_ms
-                                                     : DEFAULT_READY_TIMEOUT_MS;
+    d->ready_timeout_ms =
+        opts->ready_timeout_ms > 0 ? opts->ready_timeout_ms : DEFAULT_READY_TIMEOUT_MS;
     d->http_timeout_ms = HTTP_TIMEOUT_MS;
     d->passed = false;
     d->listen_from_config = opts->listen_from_config;
@@ -655,7 +658,10 @@ fail:
     return NULL;
 }
 
-int e2e_add_set(struct e2e_daemon *d, const char *kv) { return strv_push(&d->argv_set, kv); }
+int e2e_add_set(struct e2e_daemon *d, const char *kv)
+{
+    return strv_push(&d->argv_set, kv);
+}
 
 int e2e_set_modules(struct e2e_daemon *d, const char *modules)
 {
@@ -708,8 +714,7 @@ static bool read_ready(struct e2e_daemon *d)
     if (!j)
         return false;
     api = json_object_get(j, "api");
-    if (!json_is_integer(api) || json_integer_value(api) <= 0 ||
-        json_integer_value(api) > 65535) {
+    if (!json_is_integer(api) || json_integer_value(api) <= 0 || json_integer_value(api) > 65535) {
         json_decref(j);
         return false;
     }
@@ -894,8 +899,8 @@ int e2e_stop(struct e2e_daemon *d)
     kill(d->pid, SIGTERM);
     st = reap_within(d->pid, STOP_TIMEOUT_MS);
     if (st == -1) {
-        e2e_msg("relengd (pid %d) did not exit within %d ms of SIGTERM: killing it",
-                (int)d->pid, STOP_TIMEOUT_MS);
+        e2e_msg("relengd (pid %d) did not exit within %d ms of SIGTERM: killing it", (int)d->pid,
+                STOP_TIMEOUT_MS);
         kill(d->pid, SIGKILL);
         reap_within(d->pid, 5000);
         d->pid = 0;
@@ -943,8 +948,7 @@ void e2e_free(struct e2e_daemon *d)
     if (!d)
         return;
     if (d->pid > 0) {
-        e2e_msg("relengd (pid %d) still running at the end of the test: killing it",
-                (int)d->pid);
+        e2e_msg("relengd (pid %d) still running at the end of the test: killing it", (int)d->pid);
         e2e_kill9(d);
         e2e_log_dump(d);
         dumped = true;
@@ -1013,8 +1017,8 @@ bool e2e_wait_log(struct e2e_daemon *d, size_t offset, const char *needle, int t
 void e2e_log_dump(struct e2e_daemon *d)
 {
     char *t = e2e_log_text(d);
-    fprintf(stderr, "----- relengd log %s -----\n%s%s----- end of relengd log -----\n",
-            d->log_path, t, (*t && t[strlen(t) - 1] != '\n') ? "\n" : "");
+    fprintf(stderr, "----- relengd log %s -----\n%s%s----- end of relengd log -----\n", d->log_path,
+            t, (*t && t[strlen(t) - 1] != '\n') ? "\n" : "");
     fflush(stderr);
     free(t);
 }
@@ -1105,8 +1109,7 @@ static void setup_easy(struct e2e_daemon *d, CURL *c, const char *path, int time
 }
 
 int e2e_request(struct e2e_daemon *d, const char *method, const char *path, const char *token,
-                const char *const *headers, const void *body, size_t body_len,
-                struct e2e_resp *r)
+                const char *const *headers, const void *body, size_t body_len, struct e2e_resp *r)
 {
     CURL *c;
     struct curl_slist *hl = NULL;
@@ -1731,7 +1734,10 @@ static bool pred_open(struct e2e_sse *s, size_t n)
     return s->opened;
 }
 
-static bool pred_count(struct e2e_sse *s, size_t n) { return json_array_size(s->events) >= n; }
+static bool pred_count(struct e2e_sse *s, size_t n)
+{
+    return json_array_size(s->events) >= n;
+}
 
 bool e2e_sse_wait_open(struct e2e_sse *s, int timeout_ms)
 {
@@ -1762,8 +1768,8 @@ json_t *e2e_sse_snapshot(struct e2e_sse *s)
     pthread_mutex_lock(&s->lock);
     j = json_pack("{s:I, s:s, s:O, s:o, s:o, s:b, s:o}", "status", (json_int_t)s->status,
                   "content_type", s->content_type, "retry", s->retry, "frames",
-                  json_deep_copy(s->frames), "events", json_deep_copy(s->events), "ended",
-                  s->ended, "error", s->error[0] ? json_string(s->error) : json_null());
+                  json_deep_copy(s->frames), "events", json_deep_copy(s->events), "ended", s->ended,
+                  "error", s->error[0] ? json_string(s->error) : json_null());
     pthread_mutex_unlock(&s->lock);
     return j;
 }

@@ -56,40 +56,40 @@ extern "C" {
 /* ------------------------------------------------------------ the daemon */
 
 struct e2e_opts {
-    const char *modules;           /* --modules "example hostcheck"; NULL: the e2e config's */
-    const char *const *set;        /* NULL-terminated "section.key=value", each a --set */
-    const char *const *args;       /* NULL-terminated extra command-line arguments */
-    const char *const *env;        /* NULL-terminated "NAME=value" for the daemon's env */
-    bool no_admin_token;           /* leave RELENGD_ADMIN_TOKEN unset */
-    bool tls;                      /* make a self-signed cert, set http.tls_cert, use https */
-    bool listen_from_config;       /* no --listen: [http] listen of etc/relengd.conf counts */
-    int ready_timeout_ms;          /* 0: 20000 */
+    const char *modules;     /* --modules "example hostcheck"; NULL: the e2e config's */
+    const char *const *set;  /* NULL-terminated "section.key=value", each a --set */
+    const char *const *args; /* NULL-terminated extra command-line arguments */
+    const char *const *env;  /* NULL-terminated "NAME=value" for the daemon's env */
+    bool no_admin_token;     /* leave RELENGD_ADMIN_TOKEN unset */
+    bool tls;                /* make a self-signed cert, set http.tls_cert, use https */
+    bool listen_from_config; /* no --listen: [http] listen of etc/relengd.conf counts */
+    int ready_timeout_ms;    /* 0: 20000 */
 };
 
 struct e2e_daemon {
-    char dir[256];          /* the temporary directory (everything below lives in it) */
-    char etc_dir[300];      /* <dir>/etc, a copy of tests/e2e/etc */
-    char conf_path[320];    /* <dir>/etc/relengd.conf */
-    char state_dir[300];    /* <dir>/state */
-    char ready_path[300];   /* <dir>/ready.json */
-    char log_path[300];     /* <dir>/relengd.log: the daemon's stdout and stderr */
-    char cert_path[300];    /* <dir>/cert.pem when opts.tls, else "" */
-    char admin_token[64];   /* "rd_" + 43 base64url chars; "" with opts.no_admin_token */
-    char base_url[128];     /* "http://127.0.0.1:PORT" (https with TLS) once ready */
+    char dir[256];        /* the temporary directory (everything below lives in it) */
+    char etc_dir[300];    /* <dir>/etc, a copy of tests/e2e/etc */
+    char conf_path[320];  /* <dir>/etc/relengd.conf */
+    char state_dir[300];  /* <dir>/state */
+    char ready_path[300]; /* <dir>/ready.json */
+    char log_path[300];   /* <dir>/relengd.log: the daemon's stdout and stderr */
+    char cert_path[300];  /* <dir>/cert.pem when opts.tls, else "" */
+    char admin_token[64]; /* "rd_" + 43 base64url chars; "" with opts.no_admin_token */
+    char base_url[128];   /* "http://127.0.0.1:PORT" (https with TLS) once ready */
 
-    pid_t pid;              /* > 0 while the daemon runs */
-    int port;               /* the API port from the ready file */
-    bool tls;               /* "tls" from the ready file */
-    json_t *ready;          /* the ready file's JSON, or NULL */
-    int exit_status;        /* after it exited: exit code, or 128 + signal; -1 unknown */
-    int n_launches;         /* how many times e2e_launch ran */
-    bool passed;            /* set by e2e_pass */
+    pid_t pid;               /* > 0 while the daemon runs */
+    int port;                /* the API port from the ready file */
+    bool tls;                /* "tls" from the ready file */
+    json_t *ready;           /* the ready file's JSON, or NULL */
+    int exit_status;         /* after it exited: exit code, or 128 + signal; -1 unknown */
+    int n_launches;          /* how many times e2e_launch ran */
+    bool passed;             /* set by e2e_pass */
     bool listen_from_config; /* opts.listen_from_config */
 
     /* private */
-    char **argv_set;        /* --set values, NULL-terminated */
-    char **argv_extra;      /* extra args, NULL-terminated */
-    char **env_extra;       /* extra env, NULL-terminated */
+    char **argv_set;   /* --set values, NULL-terminated */
+    char **argv_extra; /* extra args, NULL-terminated */
+    char **env_extra;  /* extra env, NULL-terminated */
     char *modules;
     int ready_timeout_ms;
     int http_timeout_ms;
@@ -97,9 +97,9 @@ struct e2e_daemon {
 
 /* Results of e2e_launch. */
 #define E2E_READY 0
-#define E2E_ERROR (-1)    /* the harness could not run it (message on stderr) */
-#define E2E_EXITED 1      /* the daemon exited before it was ready: see exit_status */
-#define E2E_TIMEOUT 2     /* not ready in time: the daemon was killed */
+#define E2E_ERROR (-1) /* the harness could not run it (message on stderr) */
+#define E2E_EXITED 1   /* the daemon exited before it was ready: see exit_status */
+#define E2E_TIMEOUT 2  /* not ready in time: the daemon was killed */
 
 /* Makes the temporary directory, etc copy and admin token; does not start
    anything. opts may be NULL; everything in it is copied. NULL on failure. */
@@ -143,8 +143,8 @@ int e2e_make_token(char out[64]);
 /* Trees and programs (borrowed, static storage). */
 const char *e2e_srcdir(void);
 const char *e2e_builddir(void);
-const char *e2e_relengd_path(void);  /* <builddir>/core/relengd */
-const char *e2e_module_path(void);   /* "<builddir>/modules/.libs:<builddir>/tests/modules/.libs" */
+const char *e2e_relengd_path(void); /* <builddir>/core/relengd */
+const char *e2e_module_path(void);  /* "<builddir>/modules/.libs:<builddir>/tests/modules/.libs" */
 
 /* ------------------------------------------------------------------ log */
 
@@ -163,16 +163,16 @@ void e2e_log_dump(struct e2e_daemon *d);
 /* ----------------------------------------------------------------- HTTP */
 
 struct e2e_resp {
-    int status;        /* HTTP status, or -1 on a transport error */
-    char *body;        /* NUL-terminated (may hold other NULs: see body_len) */
+    int status; /* HTTP status, or -1 on a transport error */
+    char *body; /* NUL-terminated (may hold other NULs: see body_len) */
     size_t body_len;
-    json_t *json;      /* body parsed as JSON, or NULL */
-    json_t *headers;   /* object: lowercase name -> value (the last one wins) */
-    char error[256];   /* the libcurl error on a transport error; "" when the
-                          exchange completed. status may still be set when the
-                          transfer failed after the status line (a 413 that
-                          closes before the upload ends, a daemon killed
-                          mid-reply) */
+    json_t *json;    /* body parsed as JSON, or NULL */
+    json_t *headers; /* object: lowercase name -> value (the last one wins) */
+    char error[256]; /* the libcurl error on a transport error; "" when the
+                        exchange completed. status may still be set when the
+                        transfer failed after the status line (a 413 that
+                        closes before the upload ends, a daemon killed
+                        mid-reply) */
 };
 
 /* One request to d's API port. path is sent as is (no dot-segment removal),
@@ -180,8 +180,7 @@ struct e2e_resp {
    "Authorization: Bearer <token>". headers: NULL-terminated "Name: value"
    lines, may be NULL. body may be NULL. Returns r->status. Timeout 10 s. */
 int e2e_request(struct e2e_daemon *d, const char *method, const char *path, const char *token,
-                const char *const *headers, const void *body, size_t body_len,
-                struct e2e_resp *r);
+                const char *const *headers, const void *body, size_t body_len, struct e2e_resp *r);
 int e2e_get(struct e2e_daemon *d, const char *path, const char *token, struct e2e_resp *r);
 /* POST with Content-Type: application/json; json_text may be NULL (empty body). */
 int e2e_post(struct e2e_daemon *d, const char *path, const char *token, const char *json_text,
@@ -269,9 +268,9 @@ int e2e_remove_tree(const char *path);
 int e2e_append_file(const char *path, const char *text);
 
 struct e2e_exec {
-    int status;   /* exit code, 128 + signal, or -1 on timeout (killed) / failure */
-    char *out;    /* stdout, NUL-terminated */
-    char *err;    /* stderr, NUL-terminated */
+    int status; /* exit code, 128 + signal, or -1 on timeout (killed) / failure */
+    char *out;  /* stdout, NUL-terminated */
+    char *err;  /* stderr, NUL-terminated */
 };
 /* Runs argv[0] (a path) with argv, env = the test's environment minus every
    RELENGD_* variable, plus env ("NAME=value"; "NAME" alone unsets), stdin

@@ -96,8 +96,11 @@ static void test_no_or_bad_token_401(void **state)
     struct e2e_resp r;
     char unknown[80];
     static const char *const auth_headers[] = {
-        "Authorization: Basic YWRtaW46YWRtaW4=", "Authorization: Bearer", "Authorization: Bearer ",
-        "Authorization: bearer-ish rd_x", "Authorization: Token rd_AAAA",
+        "Authorization: Basic YWRtaW46YWRtaW4=",
+        "Authorization: Bearer",
+        "Authorization: Bearer ",
+        "Authorization: bearer-ish rd_x",
+        "Authorization: Token rd_AAAA",
     };
 
     e2e_post(d, NOTES, NULL, NOTE_BODY, &r);
@@ -306,14 +309,15 @@ static void test_token_create_list_revoke(void **state)
     assert_int_equal(strlen(secret), 46);
     assert_int_equal(strncmp(secret, "rd_", 3), 0);
     assert_int_equal(strspn(secret + 3, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                                         "0123456789-_"),
+                                        "0123456789-_"),
                      43);
     assert_string_equal(e2e_json_str(&r, "name"), "ci-bot");
     assert_true(json_is_array(json_object_get(r.json, "scopes")));
     assert_non_null(json_object_get(r.json, "id"));
     snprintf(tok, sizeof(tok), "%s", secret);
     if (json_is_integer(json_object_get(r.json, "id")))
-        snprintf(id, sizeof(id), "%lld", (long long)json_integer_value(json_object_get(r.json, "id")));
+        snprintf(id, sizeof(id), "%lld",
+                 (long long)json_integer_value(json_object_get(r.json, "id")));
     else
         snprintf(id, sizeof(id), "%s", e2e_json_str(&r, "id"));
     assert_null(strstr(id, tok));
@@ -403,9 +407,9 @@ static void test_token_create_bad_input(void **state)
         e2e_resp_free(&r);
     }
     assert_int_equal(e2e_get(d, "/api/v1/tokens", d->admin_token, &r), 200);
-    assert_int_equal(json_array_size(json_is_array(r.json) ? r.json
-                                                           : json_object_get(r.json, "tokens")),
-                     n_before);
+    assert_int_equal(
+        json_array_size(json_is_array(r.json) ? r.json : json_object_get(r.json, "tokens")),
+        n_before);
     e2e_resp_free(&r);
     e2e_pass(d);
 }
@@ -434,9 +438,8 @@ static void test_expired_token(void **state)
 
     t0 = e2e_now_ms();
     assert_int_equal(e2e_token_create(d, "short-int", "[\"example:write\"]", "2", tok_s, NULL), 0);
-    assert_int_equal(e2e_token_create(d, "short-str", "[\"example:write\"]", "\"2s\"", tok_str,
-                                      NULL),
-                     0);
+    assert_int_equal(
+        e2e_token_create(d, "short-str", "[\"example:write\"]", "\"2s\"", tok_str, NULL), 0);
     assert_int_equal(e2e_token_create(d, "long", "[\"example:write\"]", "\"1h\"", tok_long, NULL),
                      0);
     /* valid at first (if the machine was not too slow to check) */
@@ -617,8 +620,8 @@ int main(void)
         cmocka_unit_test_prestate_setup_teardown(test_generated_admin_token, setup, teardown,
                                                  (void *)&no_admin_opts),
         cmocka_unit_test_setup_teardown(test_admin_token_rotation, setup, teardown),
-        cmocka_unit_test_prestate_setup_teardown(test_weak_admin_token_refused, setup_new,
-                                                 teardown, (void *)&weak_opts),
+        cmocka_unit_test_prestate_setup_teardown(test_weak_admin_token_refused, setup_new, teardown,
+                                                 (void *)&weak_opts),
     };
     return cmocka_run_group_tests_name("e2e core auth", tests, NULL, NULL);
 }

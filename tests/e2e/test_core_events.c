@@ -101,7 +101,10 @@ static void assert_envelope(json_t *env, const char *type)
     assert_true(json_is_object(json_object_get(env, "data")));
 }
 
-static json_int_t env_id(json_t *env) { return json_integer_value(json_object_get(env, "id")); }
+static json_int_t env_id(json_t *env)
+{
+    return json_integer_value(json_object_get(env, "id"));
+}
 
 static const char *env_text(json_t *env)
 {
@@ -241,9 +244,9 @@ static void test_poll_json(void **state)
     /* bad parameters */
     {
         static const char *const bad[] = {
-            "/api/v1/events?after=abc", "/api/v1/events?after=-1", "/api/v1/events?limit=0",
-            "/api/v1/events?limit=x",   "/api/v1/events?wait=forever",
-            "/api/v1/events?type=has%20space",
+            "/api/v1/events?after=abc",    "/api/v1/events?after=-1",
+            "/api/v1/events?limit=0",      "/api/v1/events?limit=x",
+            "/api/v1/events?wait=forever", "/api/v1/events?type=has%20space",
         };
         for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
             e2e_get(d, bad[i], NULL, &r);
@@ -285,10 +288,9 @@ static void test_poll_json(void **state)
         assert_int_equal(lp.r.status, 200);
         events = json_object_get(lp.r.json, "events");
         assert_int_equal(json_array_size(events), 1);
-        assert_int_equal(
-            json_integer_value(json_object_get(json_object_get(json_array_get(events, 0), "data"),
-                                               "id")),
-            id);
+        assert_int_equal(json_integer_value(json_object_get(
+                             json_object_get(json_array_get(events, 0), "data"), "id")),
+                         id);
         assert_true(lp.took_ms < 10000);
         e2e_resp_free(&lp.r);
     }
@@ -339,8 +341,8 @@ static void test_sse_live(void **state)
     assert_int_equal(e2e_sse_wait(s, 3, 10000), 3);
     snap = e2e_sse_snapshot(s);
     assert_int_equal(json_integer_value(json_object_get(snap, "status")), 200);
-    assert_non_null(strstr(json_string_value(json_object_get(snap, "content_type")),
-                           "text/event-stream"));
+    assert_non_null(
+        strstr(json_string_value(json_object_get(snap, "content_type")), "text/event-stream"));
     assert_int_equal(json_integer_value(json_object_get(snap, "retry")), 2000);
     events = json_object_get(snap, "events");
     /* live only: the note from before the stream is not replayed */
@@ -421,10 +423,9 @@ static void test_sse_resume_running(void **state)
         e2e_sse_close(s);
         events = json_object_get(snap, "events");
         assert_int_equal(json_array_size(events), 1);
-        assert_int_equal(
-            json_integer_value(json_object_get(json_object_get(json_array_get(events, 0), "data"),
-                                               "id")),
-            id);
+        assert_int_equal(json_integer_value(json_object_get(
+                             json_object_get(json_array_get(events, 0), "data"), "id")),
+                         id);
         assert_true(env_id(json_array_get(events, 0)) > env_id(json_array_get(all, 5)));
         json_decref(snap);
     }
@@ -489,8 +490,8 @@ static json_t *all_notes(struct e2e_daemon *d)
             e2e_resp_free(&r);
             break;
         }
-        after = json_integer_value(json_object_get(json_array_get(notes, json_array_size(notes) - 1),
-                                                   "id"));
+        after = json_integer_value(
+            json_object_get(json_array_get(notes, json_array_size(notes) - 1), "id"));
         e2e_resp_free(&r);
     }
     return all;
@@ -598,9 +599,9 @@ static void test_kill9_then_resume(void **state)
         json_int_t nid = json_integer_value(json_object_get(env, "id"));
         size_t hits = 0, k;
         json_t *ev;
-        json_array_foreach(events, k, ev)
-            if (json_integer_value(json_object_get(json_object_get(ev, "data"), "id")) == nid)
-                hits++;
+        json_array_foreach(events, k, ev) if (json_integer_value(json_object_get(
+                                                  json_object_get(ev, "data"), "id")) == nid)
+            hits++;
         assert_int_equal(hits, 1);
     }
     /* whatever the live client saw was committed: it is still there, equal */
@@ -610,9 +611,7 @@ static void test_kill9_then_resume(void **state)
     }
 
     /* resume from the last id the client saw: exactly the rest */
-    json_array_foreach(events, i, env)
-        if (env_id(env) <= last_seen)
-            n_before_last++;
+    json_array_foreach(events, i, env) if (env_id(env) <= last_seen) n_before_last++;
     assert_int_equal(n_before_last, json_array_size(seen_live));
     n_after = json_array_size(events) - n_before_last;
     snprintf(last, sizeof(last), "%lld", (long long)last_seen);
@@ -631,11 +630,11 @@ static void test_kill9_then_resume(void **state)
         json_t *got = json_object_get(snap, "events");
         assert_int_equal(json_array_size(got), n_after + 1);
         for (i = 0; i < n_after; i++)
-            assert_true(json_equal(json_array_get(got, i), json_array_get(events, n_before_last + i)));
-        assert_int_equal(
-            json_integer_value(json_object_get(json_object_get(json_array_get(got, n_after), "data"),
-                                               "id")),
-            id);
+            assert_true(
+                json_equal(json_array_get(got, i), json_array_get(events, n_before_last + i)));
+        assert_int_equal(json_integer_value(json_object_get(
+                             json_object_get(json_array_get(got, n_after), "data"), "id")),
+                         id);
         assert_sse_frames(snap);
         /* seen_live + got = the whole history, in order, once each */
         assert_true(env_id(json_array_get(got, 0)) > last_seen || n_after == 0);
@@ -828,8 +827,8 @@ static void test_concurrent_writers(void **state)
     for (int i = 0; i < N_WRITERS; i++) {
         pthread_join(th[i], NULL);
         if (w[i].n_ok != N_PER_WRITER)
-            fprintf(stderr, "writer %d: %d of %d created, first failure status %d\n", i,
-                    w[i].n_ok, N_PER_WRITER, w[i].bad_status);
+            fprintf(stderr, "writer %d: %d of %d created, first failure status %d\n", i, w[i].n_ok,
+                    N_PER_WRITER, w[i].bad_status);
         assert_int_equal(w[i].n_ok, N_PER_WRITER);
     }
     notes = all_notes(d);
@@ -902,10 +901,11 @@ static void hook_handle(struct hook_srv *h, int c)
                 }
                 line = eol + 2;
             }
-            clen = (size_t)strtoul(json_string_value(json_object_get(headers, "content-length"))
-                                       ? json_string_value(json_object_get(headers, "content-length"))
-                                       : "0",
-                                   NULL, 10);
+            clen =
+                (size_t)strtoul(json_string_value(json_object_get(headers, "content-length"))
+                                    ? json_string_value(json_object_get(headers, "content-length"))
+                                    : "0",
+                                NULL, 10);
             if (json_object_get(headers, "expect"))
                 send(c, "HTTP/1.1 100 Continue\r\n\r\n", 25, MSG_NOSIGNAL);
         }
@@ -916,10 +916,10 @@ static void hook_handle(struct hook_srv *h, int c)
         e2e_sleep_ms(atomic_load(&h->delay_ms));
     pthread_mutex_lock(&h->lock);
     status = (int)json_array_size(h->reqs) < atomic_load(&h->fail_first) ? 500 : 200;
-    json_array_append_new(h->reqs, json_pack("{s:o, s:s%, s:i, s:I}", "headers", headers, "body",
-                                             body_at ? buf + body_at : "",
-                                             body_at ? clen : (size_t)0, "status", status,
-                                             "at_ms", (json_int_t)e2e_now_ms()));
+    json_array_append_new(h->reqs,
+                          json_pack("{s:o, s:s%, s:i, s:I}", "headers", headers, "body",
+                                    body_at ? buf + body_at : "", body_at ? clen : (size_t)0,
+                                    "status", status, "at_ms", (json_int_t)e2e_now_ms()));
     pthread_mutex_unlock(&h->lock);
     {
         char reply[128];
@@ -999,8 +999,8 @@ static json_t *hook_wait(struct hook_srv *h, size_t n, int timeout_ms)
 static void assert_signed(json_t *req, const char *secret)
 {
     const char *body = json_string_value(json_object_get(req, "body"));
-    const char *sig = json_string_value(
-        json_object_get(json_object_get(req, "headers"), "x-relengd-signature"));
+    const char *sig =
+        json_string_value(json_object_get(json_object_get(req, "headers"), "x-relengd-signature"));
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int mac_len = 0;
     char want[7 + 2 * EVP_MAX_MD_SIZE + 1] = "sha256=";
@@ -1047,8 +1047,8 @@ static void test_webhooks(void **state)
                             "example.noted");
         snprintf(id, sizeof(id), "%lld", (long long)env_id(json_array_get(events, 0)));
         assert_string_equal(json_string_value(json_object_get(hdrs, "x-relengd-delivery")), id);
-        assert_non_null(strstr(json_string_value(json_object_get(hdrs, "content-type")),
-                               "application/json"));
+        assert_non_null(
+            strstr(json_string_value(json_object_get(hdrs, "content-type")), "application/json"));
         assert_true(json_equal(body, json_array_get(events, 0)));
         json_decref(body);
     }

@@ -271,8 +271,7 @@ static void test_no_directory_listing(void **state)
     struct webroot w;
     struct e2e_resp r;
     char p[1024];
-    static const char *const dirs[] = {"/sub/", "/sub", "/sub/inner/", "/sub/./",
-                                       "/sub/%2e/"};
+    static const char *const dirs[] = {"/sub/", "/sub", "/sub/inner/", "/sub/./", "/sub/%2e/"};
 
     assert_non_null(d);
     make_webroot(d, &w);
@@ -314,8 +313,8 @@ static void test_no_cgi_no_ssi(void **state)
     struct e2e_resp r;
     char p[1024], marker_cgi[1024], marker_ssi[1024], script[4096];
     static const char *const cgi_names[] = {"run.cgi", "run.pl", "run.php", "run.sh"};
-    static const char *const cgi_urls[] = {"/run.cgi", "/run.pl", "/run.php", "/run.sh",
-                                           "/run.cgi?x=1", "/run.cgi/extra/path"};
+    static const char *const cgi_urls[] = {"/run.cgi", "/run.pl",      "/run.php",
+                                           "/run.sh",  "/run.cgi?x=1", "/run.cgi/extra/path"};
 
     assert_non_null(d);
     make_webroot(d, &w);
@@ -430,8 +429,8 @@ static void test_malformed_json_400(void **state)
     struct e2e_daemon *d = *state;
     struct e2e_resp r;
     static const char *const bodies[] = {
-        "{not json", "{\"text\": \"unterminated", "[1, 2", "{\"text\": \"a\",}", "\xff\xfe{}",
-        "{\"text\": \"a\"} trailing",
+        "{not json",  "{\"text\": \"unterminated",  "[1, 2", "{\"text\": \"a\",}",
+        "\xff\xfe{}", "{\"text\": \"a\"} trailing",
     };
 
     for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
@@ -585,7 +584,8 @@ static void test_hostile_requests(void **state)
     assert_non_null(big);
     memcpy(big, "GET /", 5);
     memset(big + 5, 'a', 65536);
-    snprintf(big + 5 + 65536, 70000 - 5 - 65536, " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    snprintf(big + 5 + 65536, 70000 - 5 - 65536,
+             " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     assert_true(e2e_raw(d, big, strlen(big), 5000, 1 << 16, &reply) >= 0);
     assert_int_not_equal(strncmp(reply, "HTTP/1.1 2", 10), 0);
     free(reply);
@@ -651,9 +651,9 @@ static void test_deeply_nested_json(void **state)
 static void test_nul_in_path(void **state)
 {
     struct e2e_daemon *d = *state;
-    static const char *const paths[] = {"/index.html%00.txt", "/index.html%00", "/%00",
-                                        "/%00/etc/passwd", "/api/v1/status%00.json",
-                                        "/api/v1/example/notes%00/1"};
+    static const char *const paths[] = {
+        "/index.html%00.txt", "/index.html%00",         "/%00",
+        "/%00/etc/passwd",    "/api/v1/status%00.json", "/api/v1/example/notes%00/1"};
 
     for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
         struct e2e_resp r;
@@ -717,9 +717,9 @@ static void test_metrics(void **state)
     assert_true(body_has(&r, "# TYPE relengd_http_request_duration_seconds histogram"));
     assert_true(body_has(&r, "\nrelengd_process_"));
     assert_false(body_has(&r, "424242"));
-    assert_true(e2e_metric_in(r.body,
-                              "relengd_http_request_duration_seconds_count{route=\"/healthz\"}") >=
-                3);
+    assert_true(
+        e2e_metric_in(r.body, "relengd_http_request_duration_seconds_count{route=\"/healthz\"}") >=
+        3);
     assert_true(e2e_metric_in(r.body, "relengd_http_request_duration_seconds_bucket{"
                                       "route=\"/healthz\",le=\"+Inf\"}") >= 3);
     assert_false(isnan(
@@ -770,17 +770,16 @@ static void test_status(void **state)
     assert_int_equal(e2e_get(d, "/api/v1/modules/example", NULL, &r), 200);
     assert_string_equal(e2e_json_str(&r, "name"), "example");
     assert_string_equal(e2e_json_str(&r, "state"), "started");
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(r.json, "status"),
-                                                        "notes")),
-                     0);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(r.json, "status"), "notes")), 0);
     e2e_resp_free(&r);
     e2e_pass(d);
 }
 
 /* -------------------------------------------------------------- openapi */
 
-static const char *const methods[] = {"get", "put", "post", "delete", "options", "head",
-                                      "patch", "trace"};
+static const char *const methods[] = {"get",     "put",  "post",  "delete",
+                                      "options", "head", "patch", "trace"};
 
 /* The OpenAPI path for a registered route path: the document may list full
    paths, or paths relative to a server URL such as "/api/v1". */
@@ -892,8 +891,7 @@ static void test_openapi_matches_routes(void **state)
                 e2e_request(d, upper, full, d->admin_token, NULL, NULL, 0, &x);
                 registered = x.status > 0 && x.status != 404 && x.status != 405;
                 if (!registered)
-                    fprintf(stderr, "%s %s is documented but answers %d\n", upper, full,
-                            x.status);
+                    fprintf(stderr, "%s %s is documented but answers %d\n", upper, full, x.status);
                 e2e_resp_free(&x);
                 n_outside++;
             }
@@ -974,9 +972,17 @@ static void test_version_and_help(void **state)
 
 static int check_config(struct e2e_daemon *d, struct e2e_exec *x, const char *modules)
 {
-    const char *argv[] = {e2e_relengd_path(), "-c",        d->conf_path,      "--state-dir",
-                          d->state_dir,       "--modules", modules,           "--module-dir",
-                          e2e_module_path(),  "--check-config", NULL};
+    const char *argv[] = {e2e_relengd_path(),
+                          "-c",
+                          d->conf_path,
+                          "--state-dir",
+                          d->state_dir,
+                          "--modules",
+                          modules,
+                          "--module-dir",
+                          e2e_module_path(),
+                          "--check-config",
+                          NULL};
     return e2e_exec(argv, NULL, NULL, 15000, x);
 }
 
@@ -1089,8 +1095,7 @@ static void test_store_section(void **state)
     assert_non_null(saved);
     for (size_t i = 0; i < 3; i++) {
         assert_int_equal(e2e_write_file(d->conf_path, saved, strlen(saved)), 0);
-        snprintf(text, sizeof(text), "\n[store]\nbusy_timeout = 5s\nsynchronous = %s\n",
-                 values[i]);
+        snprintf(text, sizeof(text), "\n[store]\nbusy_timeout = 5s\nsynchronous = %s\n", values[i]);
         assert_int_equal(e2e_append_file(d->conf_path, text), 0);
         if (i < 2) {
             int rc = e2e_launch(d);

@@ -180,9 +180,8 @@ static void test_refusal_keeps_state(void **state)
     static const struct bad_module b = {"example initfail", "initfail", {"init", NULL}};
 
     assert_int_equal(e2e_launch(d), E2E_READY);
-    assert_int_equal(e2e_post(d, "/api/v1/example/notes", d->admin_token, "{\"text\":\"kept\"}",
-                              &r),
-                     201);
+    assert_int_equal(
+        e2e_post(d, "/api/v1/example/notes", d->admin_token, "{\"text\":\"kept\"}", &r), 201);
     e2e_resp_free(&r);
     assert_int_equal(e2e_stop(d), 0);
 
@@ -306,9 +305,9 @@ static void test_hostcheck(void **state)
     {
         static const char raw[] = "not JSON at all \x01\x02 {";
         const char *h[] = {"Content-Type: application/octet-stream", NULL};
-        assert_int_equal(e2e_request(d, "POST", "/api/v1/hostcheck/raw", tok_echo, h, raw,
-                                     sizeof(raw) - 1, &r),
-                         200);
+        assert_int_equal(
+            e2e_request(d, "POST", "/api/v1/hostcheck/raw", tok_echo, h, raw, sizeof(raw) - 1, &r),
+            200);
         assert_int_equal(r.body_len, sizeof(raw) - 1);
         assert_memory_equal(r.body, raw, sizeof(raw) - 1);
         assert_string_equal(e2e_header(&r, "X-Hostcheck"), "raw");
@@ -318,9 +317,9 @@ static void test_hostcheck(void **state)
     /* request accessors: principal, query parameter (decoded), header */
     {
         const char *h[] = {"User-Agent: relengd-e2e/1", NULL};
-        assert_int_equal(e2e_request(d, "GET", "/api/v1/hostcheck/whoami?q=a%20b%26c", tok_echo,
-                                     h, NULL, 0, &r),
-                         200);
+        assert_int_equal(
+            e2e_request(d, "GET", "/api/v1/hostcheck/whoami?q=a%20b%26c", tok_echo, h, NULL, 0, &r),
+            200);
         assert_string_equal(e2e_json_str(&r, "principal"), "echo");
         assert_string_equal(e2e_json_str(&r, "method"), "GET");
         assert_string_equal(e2e_json_str(&r, "q"), "a b&c");
@@ -633,9 +632,8 @@ static void test_state_dir_in_use(void **state)
 
     assert_non_null(d2);
     assert_int_equal(e2e_launch(d), E2E_READY);
-    assert_int_equal(e2e_post(d, "/api/v1/example/notes", d->admin_token, "{\"text\":\"first\"}",
-                              &r),
-                     201);
+    assert_int_equal(
+        e2e_post(d, "/api/v1/example/notes", d->admin_token, "{\"text\":\"first\"}", &r), 201);
     e2e_resp_free(&r);
 
     snprintf(d2->state_dir, sizeof(d2->state_dir), "%s", d->state_dir);
@@ -657,9 +655,8 @@ static void test_state_dir_in_use(void **state)
     assert_int_equal(e2e_get(d, "/api/v1/example/notes", NULL, &r), 200);
     assert_int_equal(json_array_size(json_object_get(r.json, "notes")), 1);
     e2e_resp_free(&r);
-    assert_int_equal(e2e_post(d, "/api/v1/example/notes", d->admin_token, "{\"text\":\"second\"}",
-                              &r),
-                     201);
+    assert_int_equal(
+        e2e_post(d, "/api/v1/example/notes", d->admin_token, "{\"text\":\"second\"}", &r), 201);
     e2e_resp_free(&r);
     e2e_pass(d);
 }
@@ -671,8 +668,7 @@ static void test_sigint(void **state)
     struct e2e_resp r;
 
     assert_int_equal(e2e_launch(d), E2E_READY);
-    assert_int_equal(e2e_post(d, "/api/v1/example/notes", d->admin_token, "{\"text\":\"int\"}",
-                              &r),
+    assert_int_equal(e2e_post(d, "/api/v1/example/notes", d->admin_token, "{\"text\":\"int\"}", &r),
                      201);
     e2e_resp_free(&r);
     assert_int_equal(e2e_signal(d, SIGINT), 0);

@@ -172,7 +172,8 @@ static void test_certificate_is_verified(void **state)
 static void test_plain_http_refused(void **state)
 {
     struct e2e_daemon *d = *state;
-    static const char req[] = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    static const char req[] =
+        "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
     char url[256], *reply = NULL;
     long n, status;
     CURLcode cc;

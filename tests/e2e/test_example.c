@@ -77,7 +77,10 @@ static json_t *list(struct e2e_daemon *d, const char *query)
     return notes;
 }
 
-static json_int_t note_id(json_t *n) { return json_integer_value(json_object_get(n, "id")); }
+static json_int_t note_id(json_t *n)
+{
+    return json_integer_value(json_object_get(n, "id"));
+}
 
 static void test_create_list_get(void **state)
 {
@@ -137,9 +140,9 @@ static void test_create_list_get(void **state)
 
     /* unknown ids */
     {
-        static const char *const unknown[] = {NOTES "/999999", NOTES "/0", NOTES "/abc",
-                                              NOTES "/-1", NOTES "/1.5",
-                                              NOTES "/99999999999999999999999"};
+        static const char *const unknown[] = {NOTES "/999999", NOTES "/0",
+                                              NOTES "/abc",    NOTES "/-1",
+                                              NOTES "/1.5",    NOTES "/99999999999999999999999"};
         for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
             e2e_get(d, unknown[i], NULL, &r);
             if (r.status != 404)
@@ -330,11 +333,13 @@ static void test_metrics_and_openapi(void **state)
     if (v != 4.0)
         fprintf(stderr, "relengd_example_notes_created_total = %g\n", v);
     assert_true(v == 4.0);
-    assert_true(metric_settled(d, "relengd_http_requests_total{route=\"/api/v1/example/notes\","
-                                  "method=\"POST\",status=\"201\"}",
+    assert_true(metric_settled(d,
+                               "relengd_http_requests_total{route=\"/api/v1/example/notes\","
+                               "method=\"POST\",status=\"201\"}",
                                4.0) == 4.0);
-    assert_true(metric_settled(d, "relengd_http_requests_total{route=\"/api/v1/example/notes\","
-                                  "method=\"POST\",status=\"400\"}",
+    assert_true(metric_settled(d,
+                               "relengd_http_requests_total{route=\"/api/v1/example/notes\","
+                               "method=\"POST\",status=\"400\"}",
                                1.0) == 1.0);
 
     assert_int_equal(e2e_get(d, "/api/v1/openapi.json", NULL, &r), 200);

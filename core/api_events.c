@@ -17,6 +17,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 
@@ -268,6 +269,33 @@ out:
     return RD_OK;
 }
 
+/* Streams and long-polls hold an HTTP worker thread each for as long as
+   they last; at most max_streams of them (default: half the threads) may,
+   so that the API and the health checks always have threads left. */
+static int events_max_streams(struct host *h)
+{
+    int64_t n = h->conf.http.max_streams;
+
+    if (n <= 0)
+        n = h->conf.http.threads / 2;
+    if (n >= h->conf.http.threads)
+        n = h->conf.http.threads - 1;
+    return n < 1 ? 1 : (int)n;
+}
+
+static bool events_hold(struct host *h)
+{
+    int max = events_max_streams(h);
+
+    if (atomic_fetch_add(&h->streams, 1) >= max) {
+        atomic_fetch_sub(&h->streams, 1);
+        return false;
+    }
+    return true;
+}
+
+static void events_release(struct host *h) { atomic_fetch_sub(&h->streams, 1); }
+
 static int events_poll(struct host *h, struct rd_req *r)
 {
     struct events_query q;
@@ -276,6 +304,7 @@ static int events_poll(struct host *h, struct rd_req *r)
     json_t *body = NULL;
     uint64_t scanned = 0;
     uint64_t last_id;
+    bool held = false;
     int rc;
 
     rc = events_query_parse(r, false, &q, &err);
@@ -283,10 +312,13 @@ static int events_poll(struct host *h, struct rd_req *r)
         return rd_reply_error(r, 400, "bad_request", "%s", err.msg);
 
     rc = bus_read_after_scan(h->store, q.after, q.filter, q.limit, &events, &scanned);
-    if (rc == RD_OK && json_array_size(events) == 0 && q.wait_ms > 0) {
+    /* A long-poll holds an HTTP thread like a stream; when none can be
+       spared it answers at once instead (the client simply polls again). */
+    if (rc == RD_OK && json_array_size(events) == 0 && q.wait_ms > 0 && events_hold(h)) {
         uint64_t deadline_ms = events_mono_ms() + q.wait_ms;
         uint64_t cursor = scanned;
 
+        held = true;
         while (!bus_is_shutdown(h->bus)) {
             uint64_t now_ms = events_mono_ms();
             uint64_t hint;
@@ -303,6 +335,8 @@ static int events_poll(struct host *h, struct rd_req *r)
             cursor = scanned > hint ? scanned : hint;
         }
     }
+    if (held)
+        events_release(h);
     if (rc != RD_OK) {
         log_msg("core", RD_WARN, "events: reading after %" PRIu64 ": %s", q.after,
                 rd_strerror(rc));
@@ -332,9 +366,18 @@ static int events_handle(struct rd_req *r, void *arg)
 {
     struct host *h = arg;
     const char *accept = rd_req_header(r, "Accept");
+    int rc;
 
-    if (accept && strcasestr(accept, "text/event-stream"))
-        return events_sse(h, r);
+    if (accept && strcasestr(accept, "text/event-stream")) {
+        if (!events_hold(h))
+            return rd_reply_error(r, 503, "too_many_streams",
+                                  "all %d event streams this server spares are open; close "
+                                  "one, poll /api/v1/events?after=N, or raise http.max_streams",
+                                  events_max_streams(h));
+        rc = events_sse(h, r);
+        events_release(h);
+        return rc;
+    }
     return events_poll(h, r);
 }
 

@@ -38,6 +38,8 @@ static const struct rd_cfg_key http_keys[] = {
                   "address:port of the dashboard and API; port 0 picks a free port"),
     RD_CFG_INT("threads", struct core_conf, http.threads, "32",
                "HTTP worker threads (each SSE client holds one)"),
+    RD_CFG_INT("max_streams", struct core_conf, http.max_streams, "0",
+               "event streams and long-polls at once (each holds a thread); 0 = threads / 2"),
     RD_CFG_DURATION("request_timeout", struct core_conf, http.request_timeout_ms, "30s",
                     "how long a client may take to send a request"),
     RD_CFG_DURATION("keep_alive", struct core_conf, http.keep_alive_ms, "5s",

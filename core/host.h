@@ -111,6 +111,7 @@ struct host {
 
     atomic_bool stopping;
     atomic_bool ready;
+    atomic_int streams;           /* event streams and long-polls holding a thread */
     uint64_t started_ms;
 };
 

@@ -47,6 +47,9 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -642,6 +645,35 @@ static void req_drain(struct http_req *q)
         total += (size_t)n;
 }
 
+/* jansson parses recursively, and civetweb's worker threads have small
+   stacks (100 KiB in Debian's build): a body of a few thousand '[' would
+   overflow one. API bodies never nest deeply, so count before parsing. */
+#define HTTP_MAX_JSON_DEPTH 64
+
+static bool json_depth_ok(const char *buf, size_t len, int max)
+{
+    bool in_string = false;
+    int depth = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        char c = buf[i];
+        if (in_string) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '[' || c == '{') {
+            if (++depth > max)
+                return false;
+        } else if (c == ']' || c == '}') {
+            depth--;
+        }
+    }
+    return true;
+}
+
 /* Reads the JSON body; on a problem replies (400/413) and returns false. */
 static bool req_read_json(struct http_req *q)
 {
@@ -715,6 +747,11 @@ static bool req_read_json(struct http_req *q)
         goto out;
     }
     buf[len] = '\0';
+    if (!json_depth_ok(buf, len, HTTP_MAX_JSON_DEPTH)) {
+        reply_error(q, 400, "bad_request", NULL,
+                    "the JSON body nests deeper than %d levels", HTTP_MAX_JSON_DEPTH);
+        goto out;
+    }
     q->body = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (!q->body) {
         reply_error(q, 400, "bad_request", NULL, "invalid JSON at line %d, column %d: %s",
@@ -1024,22 +1061,36 @@ static int http_begin_request(struct mg_connection *conn)
 {
     const struct mg_request_info *ri = mg_get_request_info(conn);
     struct http *s = ri ? ri->user_data : NULL;
-    const char *path;
+    const char *raw, *path = NULL;
+    char decoded[4096];
     struct http_req q;
+    bool nul;
     int status;
 
     http_tls_req.handled = false;
     clock_gettime(CLOCK_MONOTONIC, &http_tls_req.t0);
     if (!s)
         return 0;
-    path = ri->local_uri_raw ? ri->local_uri_raw : ri->local_uri;
-    if (!path || path[0] != '/' || path_has_dotdot(path)) {
+    /* civetweb runs with decode_url = no, so this is the path as sent: a
+       %00 is refused before decoding (decoded, it would cut the path short
+       and serve another file than the one named), then we decode it. */
+    raw = ri->local_uri_raw ? ri->local_uri_raw : ri->local_uri;
+    nul = raw && strstr(raw, "%00");
+    if (raw && !nul && mg_url_decode(raw, (int)strlen(raw), decoded, (int)sizeof(decoded), 0) >= 0)
+        path = decoded;
+    if (!path || path[0] != '/' || path_has_dotdot(path) || nul) {
         http_tls_req.handled = true;
         req_init(&q, s, conn, ri, path ? path : "");
         q.route = "invalid";
-        reply_error(&q, 400, "bad_path", NULL,
-                    path && path[0] == '/' ? "the path may not contain '..' segments"
-                                           : "the request target must be a path");
+        if (nul)
+            reply_error(&q, 400, "bad_path", NULL, "the path may not contain NUL bytes (%%00)");
+        else if (!path && raw && raw[0] == '/')
+            reply_error(&q, 414, "uri_too_long", NULL, "the path is longer than %zu bytes",
+                        sizeof(decoded) - 1);
+        else if (!path || path[0] != '/')
+            reply_error(&q, 400, "bad_path", NULL, "the request target must be a path");
+        else
+            reply_error(&q, 400, "bad_path", NULL, "the path may not contain '..' segments");
         return req_finish(&q);
     }
     switch (http_classify(path)) {
@@ -1334,7 +1385,7 @@ int http_start(struct host *h, const struct http_conf *c, struct http **out, str
     pthread_condattr_t cattr;
     char listen[300], threads[16], req_timeout[24], ka_timeout[24], errtext[256] = "";
     unsigned errcode = 0;
-    const char *opts[48];
+    const char *opts[64];
     bool tls;
     size_t o = 0;
     int rc = RD_OK, n;
@@ -1368,10 +1419,10 @@ int http_start(struct host *h, const struct http_conf *c, struct http **out, str
     pthread_cond_init(&s->cond, &cattr);
     pthread_condattr_destroy(&cattr);
 
-    snprintf(threads, sizeof(threads), "%d",
+    snprintf(threads, sizeof(threads), "%d", (int)(
              c->threads < 1                  ? 1
              : c->threads > HTTP_MAX_THREADS ? HTTP_MAX_THREADS
-                                             : c->threads);
+                                             : c->threads));
     snprintf(req_timeout, sizeof(req_timeout), "%" PRIu64,
              c->request_timeout_ms ? c->request_timeout_ms : 30000);
     snprintf(ka_timeout, sizeof(ka_timeout), "%" PRIu64, c->keep_alive_ms);
@@ -1403,6 +1454,9 @@ int http_start(struct host *h, const struct http_conf *c, struct http **out, str
     opts[o++] = "";
     opts[o++] = "enable_directory_listing";
     opts[o++] = "no";
+    /* We decode paths ourselves, after refusing %00 (see begin_request). */
+    opts[o++] = "decode_url";
+    opts[o++] = "no";
     opts[o++] = "index_files";
     opts[o++] = "index.html";
     /* What would be scripts elsewhere is served as text (never run). */
@@ -1426,8 +1480,6 @@ int http_start(struct host *h, const struct http_conf *c, struct http **out, str
     opts[o++] = "X-Content-Type-Options: nosniff";
     opts[o++] = "tcp_nodelay";
     opts[o++] = "1";
-    opts[o++] = "decode_url";
-    opts[o++] = "yes";
     if (tls) {
         opts[o++] = "ssl_certificate";
         opts[o++] = c->tls_cert;
@@ -1508,6 +1560,33 @@ static void *http_stop_thread(void *arg)
     return NULL;
 }
 
+/* Opens and closes a connection to our own listening port (loopback when
+   listening on every address). Any thread; never blocks for long. */
+static void http_poke(struct http *s)
+{
+    struct sockaddr_in sa;
+    const char *colon = strrchr(s->conf.listen, ':');
+    char host[64] = "127.0.0.1";
+    int fd;
+
+    if (colon && colon != s->conf.listen && (size_t)(colon - s->conf.listen) < sizeof(host)) {
+        memcpy(host, s->conf.listen, (size_t)(colon - s->conf.listen));
+        host[colon - s->conf.listen] = '\0';
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)s->port);
+    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1 || sa.sin_addr.s_addr == htonl(INADDR_ANY))
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 && errno != EINPROGRESS) {
+        /* Nothing listens any more: the listener is already gone. */
+    }
+    close(fd);
+}
+
 void http_stop(struct http *s)
 {
     struct timespec deadline;
@@ -1530,9 +1609,29 @@ void http_stop(struct http *s)
         deadline.tv_nsec -= 1000000000L;
     }
     pthread_mutex_lock(&s->lock);
-    while (!s->stopped)
-        if (pthread_cond_timedwait(&s->cond, &s->lock, &deadline) == ETIMEDOUT)
-            break;
+    while (!s->stopped) {
+        /* civetweb's listener sleeps in poll() up to 2 s before it sees the
+           stop flag; a connection to our own port wakes it at once. */
+        struct timespec slice;
+        clock_gettime(CLOCK_MONOTONIC, &slice);
+        slice.tv_nsec += 50000000L;
+        if (slice.tv_nsec >= 1000000000L) {
+            slice.tv_sec++;
+            slice.tv_nsec -= 1000000000L;
+        }
+        if (slice.tv_sec > deadline.tv_sec ||
+            (slice.tv_sec == deadline.tv_sec && slice.tv_nsec > deadline.tv_nsec))
+            slice = deadline;
+        if (pthread_cond_timedwait(&s->cond, &s->lock, &slice) == ETIMEDOUT) {
+            if (slice.tv_sec == deadline.tv_sec && slice.tv_nsec == deadline.tv_nsec)
+                break;
+            if (!s->stopped) {
+                pthread_mutex_unlock(&s->lock);
+                http_poke(s);
+                pthread_mutex_lock(&s->lock);
+            }
+        }
+    }
     done = s->stopped;
     if (!done) {
         struct timespec now;

@@ -23,7 +23,8 @@ struct http;
 
 struct http_conf {
     const char *listen;          /* "127.0.0.1:8080"; port 0 picks one */
-    int threads;                 /* civetweb worker threads */
+    int64_t threads;             /* civetweb worker threads */
+    int64_t max_streams;         /* event streams/long-polls at once; 0: threads / 2 */
     uint64_t request_timeout_ms; /* civetweb request_timeout_ms */
     uint64_t keep_alive_ms;      /* 0: no keep-alive */
     uint64_t max_body;           /* bytes, for JSON bodies (413 above) */

@@ -28,8 +28,8 @@ static json_t *api_time(uint64_t ms)
 
 static json_t *api_module_json(struct host_module *m)
 {
-    json_t *o = json_pack("{s:s, s:s, s:s}", "name", m->name, "version", m->desc->version,
-                          "state", module_state_names[m->state]);
+    json_t *o = json_pack("{s:s, s:s, s:s}", "name", m->name, "version", m->desc->version, "state",
+                          module_state_names[m->state]);
 
     if (o && m->desc->status && m->state == MODULE_STARTED) {
         json_t *st = m->desc->status(m->mod);

@@ -167,7 +167,8 @@ static int events_query_parse(struct rd_req *r, bool is_sse, struct events_query
         return RD_OK;
     if (limit) {
         if (!events_parse_u64(limit, EVENTS_MAX_LIMIT, &v) || v == 0)
-            return rd_error_set(err, RD_EINVAL, "limit must be an integer from 1 to %d, got '%.40s'",
+            return rd_error_set(err, RD_EINVAL,
+                                "limit must be an integer from 1 to %d, got '%.40s'",
                                 EVENTS_MAX_LIMIT, limit);
         q->limit = (size_t)v;
     }
@@ -232,7 +233,8 @@ static int events_sse(struct host *h, struct rd_req *r)
             goto out;
         }
         n = json_array_size(events);
-        json_array_foreach(events, i, env) {
+        json_array_foreach(events, i, env)
+        {
             rc = events_sse_frame(&buf, env);
             if (rc != RD_OK)
                 goto out;
@@ -294,7 +296,10 @@ static bool events_hold(struct host *h)
     return true;
 }
 
-static void events_release(struct host *h) { atomic_fetch_sub(&h->streams, 1); }
+static void events_release(struct host *h)
+{
+    atomic_fetch_sub(&h->streams, 1);
+}
 
 static int events_poll(struct host *h, struct rd_req *r)
 {
@@ -338,11 +343,10 @@ static int events_poll(struct host *h, struct rd_req *r)
     if (held)
         events_release(h);
     if (rc != RD_OK) {
-        log_msg("core", RD_WARN, "events: reading after %" PRIu64 ": %s", q.after,
-                rd_strerror(rc));
+        log_msg("core", RD_WARN, "events: reading after %" PRIu64 ": %s", q.after, rd_strerror(rc));
         json_decref(events);
-        return rd_reply_error(r, rd_err_http_status(rc), rd_err_code(rc),
-                              "cannot read events: %s", rd_strerror(rc));
+        return rd_reply_error(r, rd_err_http_status(rc), rd_err_code(rc), "cannot read events: %s",
+                              rd_strerror(rc));
     }
 
     last_id = q.after;

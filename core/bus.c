@@ -38,8 +38,8 @@ struct bus_sub {
     char *pattern;
     rd_event_fn fn;
     void *arg;
-    uint64_t seq;  /* subscription order: a fan-out skips newer ones */
-    bool is_dead;  /* unsubscribed; freed once no fan-out walks the list */
+    uint64_t seq; /* subscription order: a fan-out skips newer ones */
+    bool is_dead; /* unsubscribed; freed once no fan-out walks the list */
     struct bus_sub *next;
 };
 
@@ -54,11 +54,11 @@ struct bus {
     pthread_mutex_t sub_lock; /* everything below */
     pthread_cond_t sub_cond;  /* a callback returned */
     struct bus_sub *subs, *subs_tail;
-    size_t n_subs;            /* live ones */
+    size_t n_subs; /* live ones */
     uint64_t sub_seq;
-    unsigned n_walking;       /* fan-outs walking the list */
+    unsigned n_walking; /* fan-outs walking the list */
     bool has_dead;
-    pthread_t walker;         /* the (loop) thread walking it */
+    pthread_t walker;              /* the (loop) thread walking it */
     const struct bus_sub *current; /* whose callback runs now, or NULL */
 };
 
@@ -460,7 +460,8 @@ static void bus_fanout(void *arg)
     pthread_mutex_lock(&b->sub_lock);
     b->n_walking++;
     b->walker = pthread_self();
-    json_array_foreach(batch->envelopes, i, env) {
+    json_array_foreach(batch->envelopes, i, env)
+    {
         uint64_t id = (uint64_t)json_integer_value(json_object_get(env, "id"));
         const char *type = json_string_value(json_object_get(env, "type"));
         const json_t *data = json_object_get(env, "data");
@@ -500,7 +501,8 @@ void bus_committed(void *bus, const json_t *envelopes)
 
     if (!b || !json_is_array(envelopes) || json_array_size(envelopes) == 0)
         return;
-    json_array_foreach(envelopes, i, env) {
+    json_array_foreach(envelopes, i, env)
+    {
         json_int_t id = json_integer_value(json_object_get(env, "id"));
         if (id > 0 && (uint64_t)id > max_id)
             max_id = (uint64_t)id;
@@ -626,8 +628,8 @@ static json_t *bus_row_envelope(sqlite3_stmt *st)
     if (!json_is_object(data)) {
         /* Only a hand-edited row gets here. Deliver it rather than wedge
            every reader at this id. */
-        log_msg("core", RD_WARN, "bus: event %" PRId64 " has unreadable data (%s); sent as {}",
-                id, data ? "not an object" : jerr.text);
+        log_msg("core", RD_WARN, "bus: event %" PRId64 " has unreadable data (%s); sent as {}", id,
+                data ? "not an object" : jerr.text);
         json_decref(data);
         data = json_object();
         if (!data)
@@ -657,8 +659,8 @@ static int bus_read_tx(struct rd_tx *t, void *arg)
     if (src == SQLITE_OK)
         src = sqlite3_bind_int64(st, 1, (sqlite3_int64)c->after);
     if (src == SQLITE_OK && is_all)
-        src = sqlite3_bind_int64(st, 2,
-                                 c->limit > (size_t)INT64_MAX ? INT64_MAX : (int64_t)c->limit);
+        src =
+            sqlite3_bind_int64(st, 2, c->limit > (size_t)INT64_MAX ? INT64_MAX : (int64_t)c->limit);
     while (src == SQLITE_OK || src == SQLITE_ROW) {
         const char *type;
         json_t *env;
@@ -717,8 +719,7 @@ int bus_read_after_scan(struct store *s, uint64_t after, const char *filter, siz
     return RD_OK;
 }
 
-int bus_read_after(struct store *s, uint64_t after, const char *filter, size_t limit,
-                   json_t **out)
+int bus_read_after(struct store *s, uint64_t after, const char *filter, size_t limit, json_t **out)
 {
     return bus_read_after_scan(s, after, filter, limit, out, NULL);
 }
@@ -731,8 +732,7 @@ static int bus_max_id_tx(struct rd_tx *t, void *arg)
     int src;
     int rc = RD_OK;
 
-    src = sqlite3_prepare_v2(tx->db, "SELECT COALESCE(MAX(id), 0) FROM core_events", -1, &st,
-                             NULL);
+    src = sqlite3_prepare_v2(tx->db, "SELECT COALESCE(MAX(id), 0) FROM core_events", -1, &st, NULL);
     if (src == SQLITE_OK)
         src = sqlite3_step(st);
     if (src == SQLITE_ROW) {

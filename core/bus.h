@@ -46,8 +46,7 @@ bool bus_filter_valid(const char *filter);
 
 /* Envelopes with id > after matching filter, oldest first, at most limit,
    into *out (new array). Any thread (uses a read transaction). */
-int bus_read_after(struct store *s, uint64_t after, const char *filter, size_t limit,
-                   json_t **out);
+int bus_read_after(struct store *s, uint64_t after, const char *filter, size_t limit, json_t **out);
 /* bus_read_after that also sets *scanned_out (NULL-safe) to the largest id it
    examined (>= after): a reader with a filter continues from there, so the
    events that did not match are not scanned again. */

@@ -50,8 +50,8 @@ static char *cfg_strdup_unquoted(const char *v)
     return strdup(v);
 }
 
-static int cfg_file_add(struct cfg_file *f, const char *section, const char *key,
-                        const char *value, const char *origin)
+static int cfg_file_add(struct cfg_file *f, const char *section, const char *key, const char *value,
+                        const char *origin)
 {
     struct cfg_entry *v = realloc(f->v, (f->n + 1) * sizeof(*v));
     struct cfg_entry *e;
@@ -174,8 +174,7 @@ void cfg_file_free(struct cfg_file *f)
     free(f);
 }
 
-const struct cfg_entry *cfg_file_get(const struct cfg_file *f, const char *section,
-                                     const char *key)
+const struct cfg_entry *cfg_file_get(const struct cfg_file *f, const char *section, const char *key)
 {
     for (size_t i = 0; f && i < f->n; i++)
         if (strcmp(f->v[i].section, section) == 0 && strcmp(f->v[i].key, key) == 0)
@@ -320,13 +319,20 @@ static int cfg_parse_units(const char *s, const struct cfg_unit *units, size_t n
 int cfg_parse_size(const char *s, uint64_t *out)
 {
     static const struct cfg_unit units[] = {
-        {"", 1},           {"B", 1},
-        {"k", 1024.0},     {"K", 1024.0},
-        {"KiB", 1024.0},   {"KB", 1e3},
-        {"M", 1048576.0},  {"MiB", 1048576.0},
-        {"MB", 1e6},       {"G", 1073741824.0},
-        {"GiB", 1073741824.0}, {"GB", 1e9},
-        {"T", 1099511627776.0}, {"TiB", 1099511627776.0},
+        {"", 1},
+        {"B", 1},
+        {"k", 1024.0},
+        {"K", 1024.0},
+        {"KiB", 1024.0},
+        {"KB", 1e3},
+        {"M", 1048576.0},
+        {"MiB", 1048576.0},
+        {"MB", 1e6},
+        {"G", 1073741824.0},
+        {"GiB", 1073741824.0},
+        {"GB", 1e9},
+        {"T", 1099511627776.0},
+        {"TiB", 1099511627776.0},
         {"TB", 1e12},
     };
     return cfg_parse_units(s, units, sizeof(units) / sizeof(units[0]), true, out);
@@ -335,8 +341,8 @@ int cfg_parse_size(const char *s, uint64_t *out)
 int cfg_parse_duration(const char *s, uint64_t *ms)
 {
     static const struct cfg_unit units[] = {
-        {"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"min", 60000},
-        {"h", 3600000}, {"d", 86400000},
+        {"", 1000},     {"ms", 1},      {"s", 1000},     {"m", 60000},
+        {"min", 60000}, {"h", 3600000}, {"d", 86400000},
     };
     return cfg_parse_units(s, units, sizeof(units) / sizeof(units[0]), true, ms);
 }
@@ -469,9 +475,8 @@ static void cfg_known_keys(const struct rd_cfg_key *keys, char *buf, size_t len)
     }
 }
 
-int cfg_apply(struct cfg_file *f, const char *section, const struct rd_cfg_key *keys,
-              void *conf, const char *path_base, struct cfg_strings *strings,
-              struct rd_error *err)
+int cfg_apply(struct cfg_file *f, const char *section, const struct rd_cfg_key *keys, void *conf,
+              const char *path_base, struct cfg_strings *strings, struct rd_error *err)
 {
     int rc;
 
@@ -479,9 +484,9 @@ int cfg_apply(struct cfg_file *f, const char *section, const struct rd_cfg_key *
     for (const struct rd_cfg_key *k = keys; k->name; k++) {
         if (!k->def) {
             memset((char *)conf + k->offset, 0,
-                   k->type == RD_CFG_T_BOOL     ? sizeof(bool)
+                   k->type == RD_CFG_T_BOOL                                 ? sizeof(bool)
                    : k->type == RD_CFG_T_STRING || k->type == RD_CFG_T_PATH ? sizeof(char *)
-                                                : sizeof(uint64_t));
+                                                                            : sizeof(uint64_t));
             continue;
         }
         rc = cfg_set_value(k, conf, k->def, path_base, strings);
@@ -502,8 +507,7 @@ int cfg_apply(struct cfg_file *f, const char *section, const struct rd_cfg_key *
             char known[512];
             cfg_known_keys(keys, known, sizeof(known));
             return rd_error_set(err, RD_EINVAL, "%s: unknown key '%s' in [%s] (known keys: %s)",
-                                e->origin, e->key, e->section[0] ? e->section : "top level",
-                                known);
+                                e->origin, e->key, e->section[0] ? e->section : "top level", known);
         }
         rc = cfg_set_value(k, conf, e->value, path_base, strings);
         if (rc == RD_ENOMEM)

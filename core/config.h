@@ -16,8 +16,8 @@ struct cfg_entry {
     char *section; /* "" before any [header] */
     char *key;
     char *value;
-    char *origin;  /* "file:line" or "env NAME" or "--set" */
-    bool used;     /* consumed by a cfg_apply; leftovers are reported */
+    char *origin; /* "file:line" or "env NAME" or "--set" */
+    bool used;    /* consumed by a cfg_apply; leftovers are reported */
 };
 
 struct cfg_file {
@@ -48,9 +48,8 @@ int cfg_file_sections(const struct cfg_file *f, const char *prefix, rd_section_f
 /* Fills conf from section's entries (section may be an alias list "a|b":
    entries of any of them count). Unknown keys in that section are errors.
    Relative PATH values are resolved against path_base (if not NULL). */
-int cfg_apply(struct cfg_file *f, const char *section, const struct rd_cfg_key *keys,
-              void *conf, const char *path_base, struct cfg_strings *strings,
-              struct rd_error *err);
+int cfg_apply(struct cfg_file *f, const char *section, const struct rd_cfg_key *keys, void *conf,
+              const char *path_base, struct cfg_strings *strings, struct rd_error *err);
 
 void cfg_strings_free(struct cfg_strings *s);
 /* Takes str (may be NULL) into s; returns it, or NULL (str freed) on ENOMEM. */
@@ -63,8 +62,8 @@ const struct cfg_entry *cfg_file_unused(const struct cfg_file *f);
 int cfg_parse_bool(const char *s, bool *out);
 int cfg_parse_int(const char *s, int64_t *out);
 int cfg_parse_double(const char *s, double *out);
-int cfg_parse_size(const char *s, uint64_t *out);     /* 512, 64k, 64KiB, 10MB, 20GiB */
-int cfg_parse_duration(const char *s, uint64_t *ms);  /* 250ms, 30s, 5m, 2h, 7d; bare = s */
+int cfg_parse_size(const char *s, uint64_t *out);    /* 512, 64k, 64KiB, 10MB, 20GiB */
+int cfg_parse_duration(const char *s, uint64_t *ms); /* 250ms, 30s, 5m, 2h, 7d; bare = s */
 
 /* A sample file documenting every key of a table (for --print-config). */
 int cfg_write_sample(FILE *out, const char *section, const struct rd_cfg_key *keys);

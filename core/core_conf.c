@@ -155,8 +155,8 @@ static int core_conf_set_arg(struct cfg_file *f, const char *arg, struct rd_erro
     return rc;
 }
 
-int core_conf_read(const struct core_cli *cli, struct cfg_file **file_out,
-                   struct core_conf *conf, struct cfg_strings *strings, struct rd_error *err)
+int core_conf_read(const struct core_cli *cli, struct cfg_file **file_out, struct core_conf *conf,
+                   struct cfg_strings *strings, struct rd_error *err)
 {
     struct cfg_file *f = NULL;
     int rc;

@@ -28,8 +28,8 @@ struct core_cli {
    RELENGD_MODULE_DIR, RELENGD_MODULES, RELENGD_WEB_ROOT, RELENGD_ADMIN_TOKEN,
    RELENGD_READY_FILE) and cli on top, and fills conf. *file_out keeps the
    entries (for webhooks and reload). Strings go to strings. */
-int core_conf_read(const struct core_cli *cli, struct cfg_file **file_out,
-                   struct core_conf *conf, struct cfg_strings *strings, struct rd_error *err);
+int core_conf_read(const struct core_cli *cli, struct cfg_file **file_out, struct core_conf *conf,
+                   struct cfg_strings *strings, struct rd_error *err);
 
 /* The [webhook.NAME] sections as an array (*out malloc'd, strings in strings). */
 int core_conf_webhooks(struct cfg_file *f, struct webhook_conf **out, size_t *n,

@@ -228,8 +228,9 @@ static int daemon_init_modules(struct host *h, struct rd_error *err)
         if (rc != RD_OK) {
             /* Its own reason is in the log lines just above; the state stays
                LOADED so that destroy is never called on a failed init. */
-            rd_error_set(err, rc, "module '%s' failed to initialise: %s (%d); see its log "
-                                  "lines above",
+            rd_error_set(err, rc,
+                         "module '%s' failed to initialise: %s (%d); see its log "
+                         "lines above",
                          m->name, rd_strerror(rc), rc);
             m->mod = NULL;
             goto out;
@@ -237,8 +238,9 @@ static int daemon_init_modules(struct host *h, struct rd_error *err)
         m->state = MODULE_INITIALIZED;
         left = cfg_file_unused(m->conf);
         if (left) {
-            rc = rd_error_set(err, RD_EINVAL, "module '%s': %s: '%s' in [%s] is not a setting "
-                                              "of this module",
+            rc = rd_error_set(err, RD_EINVAL,
+                              "module '%s': %s: '%s' in [%s] is not a setting "
+                              "of this module",
                               m->name, left->origin, left->key,
                               left->section[0] ? left->section : m->name);
             goto out;
@@ -351,8 +353,8 @@ static void daemon_reload_note(struct cfg_file *old, struct cfg_file *new, const
     const char *va = a ? a->value : "", *vb = b ? b->value : "";
 
     if (strcmp(va, vb) != 0)
-        log_msg("core", RD_WARN, "%s.%s changed ('%s' -> '%s'): restart relengd to apply",
-                section, key, va, vb);
+        log_msg("core", RD_WARN, "%s.%s changed ('%s' -> '%s'): restart relengd to apply", section,
+                key, va, vb);
 }
 
 static bool daemon_files_differ(const struct cfg_file *a, const struct cfg_file *b)
@@ -376,8 +378,8 @@ static void daemon_reload_module(struct host *h, struct host_module *m)
     m->conf = NULL;
     rc = daemon_module_conf(h, m, &err);
     if (rc != RD_OK) {
-        log_msg("core", RD_ERROR, "reload: module %s: %s; keeping its old configuration",
-                m->name, err.msg);
+        log_msg("core", RD_ERROR, "reload: module %s: %s; keeping its old configuration", m->name,
+                err.msg);
         cfg_file_free(m->conf);
         m->conf = old;
         return;
@@ -397,8 +399,9 @@ static void daemon_reload_module(struct host *h, struct host_module *m)
     }
     rc = m->desc->reload(m->mod);
     if (rc != RD_OK) {
-        log_msg("core", RD_ERROR, "reload: module %s refused its new configuration (%s); "
-                                  "keeping the old one",
+        log_msg("core", RD_ERROR,
+                "reload: module %s refused its new configuration (%s); "
+                "keeping the old one",
                 m->name, rd_strerror(rc));
         cfg_file_free(m->conf);
         m->conf = old;
@@ -419,11 +422,11 @@ static void daemon_on_hup(evutil_socket_t sig, short what, void *arg)
     struct rd_error err = {0};
     enum rd_level lv;
     static const char *const fixed[][2] = {
-        {"relengd", "state_dir"},  {"relengd", "module_dir"},   {"relengd", "modules"},
+        {"relengd", "state_dir"},    {"relengd", "module_dir"},   {"relengd", "modules"},
         {"relengd", "modules_conf"}, {"relengd", "pool_threads"}, {"http", "listen"},
-        {"http", "threads"},       {"http", "tls_cert"},        {"http", "web_root"},
-        {"http", "request_timeout"}, {"http", "keep_alive"},    {"store", "busy_timeout"},
-        {"store", "synchronous"},  {"auth", "admin_token"},
+        {"http", "threads"},         {"http", "tls_cert"},        {"http", "web_root"},
+        {"http", "request_timeout"}, {"http", "keep_alive"},      {"store", "busy_timeout"},
+        {"store", "synchronous"},    {"auth", "admin_token"},
     };
     (void)sig;
     (void)what;
@@ -516,8 +519,8 @@ static int daemon_open_core(struct daemon *d, struct rd_error *err)
         rc = metrics_new(&host_api, &h->metrics);
     if (rc != RD_OK)
         return rd_error_set(err, rc, "out of memory");
-    rc = metrics_statsd(h->metrics, h->conf.statsd, h->conf.statsd_namespace,
-                        h->conf.statsd_tags, err);
+    rc = metrics_statsd(h->metrics, h->conf.statsd, h->conf.statsd_namespace, h->conf.statsd_tags,
+                        err);
     if (rc != RD_OK)
         return rc;
 
@@ -537,7 +540,8 @@ static int daemon_open_core(struct daemon *d, struct rd_error *err)
     bus_set_last_id(h->bus, last);
     store_set_commit_hook(h->store, daemon_on_commit, h);
 
-    threads = h->conf.pool_threads > 0 ? (int)h->conf.pool_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    threads =
+        h->conf.pool_threads > 0 ? (int)h->conf.pool_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (threads < 1)
         threads = 1;
     rc = pool_new(threads, h->loopq, &h->pool);
@@ -646,8 +650,9 @@ static int daemon_load_config(struct daemon *d, struct rd_error *err)
         return rc;
     if (log_level_parse(h->conf.log_level, &lv) != RD_OK) {
         const struct cfg_entry *e = cfg_file_get(h->core_cfg, "relengd", "log_level");
-        return rd_error_set(err, RD_EINVAL, "%s: log_level = '%s' is not debug, info, warn or "
-                                            "error",
+        return rd_error_set(err, RD_EINVAL,
+                            "%s: log_level = '%s' is not debug, info, warn or "
+                            "error",
                             e ? e->origin : d->cli->config, h->conf.log_level);
     }
     log_set_level(lv);
@@ -740,8 +745,8 @@ int daemon_run(const struct core_cli *cli)
     if (rc != RD_OK)
         goto out;
     log_msg("core", RD_INFO, "relengd %s ready: %s port %d (%zu modules, state %s)",
-            PACKAGE_VERSION, http_is_tls(h->http) ? "https" : "http", http_port(h->http),
-            h->n_mods, h->conf.state_dir);
+            PACKAGE_VERSION, http_is_tls(h->http) ? "https" : "http", http_port(h->http), h->n_mods,
+            h->conf.state_dir);
 
     event_base_dispatch(h->base);
     d.exit_status = 0;

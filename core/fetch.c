@@ -317,7 +317,10 @@ void fetch_drop_owner(struct fetch *f, void *owner)
     xfers_finish(fetch_detach(f, false, owner));
 }
 
-int fetch_active(struct fetch *f) { return f ? f->n_xfers : 0; }
+int fetch_active(struct fetch *f)
+{
+    return f ? f->n_xfers : 0;
+}
 
 void fetch_free(struct fetch *f)
 {

@@ -45,8 +45,8 @@ static struct rd_metric *host_metric(struct rd_host *rh, enum rd_metric_kind k, 
 
 /* --------------------------------------------------------- configuration */
 
-static int host_config_load(struct rd_host *rh, const char *section,
-                            const struct rd_cfg_key *keys, void *conf, struct rd_error *err)
+static int host_config_load(struct rd_host *rh, const char *section, const struct rd_cfg_key *keys,
+                            void *conf, struct rd_error *err)
 {
     struct host_module *m = host_module_of(rh);
     char main_section[128];
@@ -61,8 +61,7 @@ static int host_config_load(struct rd_host *rh, const char *section,
     return cfg_apply(m->conf, section, keys, conf, m->state_dir, &m->strings, err);
 }
 
-static int host_config_sections(struct rd_host *rh, const char *prefix, rd_section_fn fn,
-                                void *arg)
+static int host_config_sections(struct rd_host *rh, const char *prefix, rd_section_fn fn, void *arg)
 {
     return cfg_file_sections(host_module_of(rh)->conf, prefix, fn, arg);
 }
@@ -86,7 +85,10 @@ static int host_store_write(struct rd_host *rh, rd_tx_fn fn, void *arg)
     return store_write(m->host->store, &host_api, m->name, fn, arg);
 }
 
-static sqlite3 *host_tx_db(struct rd_tx *tx) { return ((struct store_tx *)tx)->db; }
+static sqlite3 *host_tx_db(struct rd_tx *tx)
+{
+    return ((struct store_tx *)tx)->db;
+}
 
 static int host_tx_publish(struct rd_tx *tx, const char *type, json_t *data)
 {
@@ -184,15 +186,13 @@ static int host_defer(struct rd_host *rh, rd_done_fn fn, void *arg)
     return loopq_push(host_module_of(rh)->host->loopq, fn, arg);
 }
 
-static struct rd_timer *host_timer_every(struct rd_host *rh, uint64_t ms, rd_timer_fn fn,
-                                         void *arg)
+static struct rd_timer *host_timer_every(struct rd_host *rh, uint64_t ms, rd_timer_fn fn, void *arg)
 {
     struct host_module *m = host_module_of(rh);
     return fn ? timers_add(m->host->timers, m, ms, true, fn, arg) : NULL;
 }
 
-static struct rd_timer *host_timer_after(struct rd_host *rh, uint64_t ms, rd_timer_fn fn,
-                                         void *arg)
+static struct rd_timer *host_timer_after(struct rd_host *rh, uint64_t ms, rd_timer_fn fn, void *arg)
 {
     struct host_module *m = host_module_of(rh);
     return fn ? timers_add(m->host->timers, m, ms, false, fn, arg) : NULL;
@@ -276,8 +276,14 @@ static const void *host_service_get(struct rd_host *rh, const char *name, uint32
 
 /* ------------------------------------------------------------ process */
 
-static const char *host_state_dir(struct rd_host *rh) { return host_module_of(rh)->state_dir; }
-static const char *host_module_name(struct rd_host *rh) { return host_module_of(rh)->name; }
+static const char *host_state_dir(struct rd_host *rh)
+{
+    return host_module_of(rh)->state_dir;
+}
+static const char *host_module_name(struct rd_host *rh)
+{
+    return host_module_of(rh)->name;
+}
 
 static bool host_stopping(struct rd_host *rh)
 {
@@ -349,8 +355,7 @@ const struct rd_host_api host_api = {
 
 /* ------------------------------------------------------ module handles */
 
-int host_module_init(struct host *h, struct host_module *m, const char *name,
-                     struct rd_error *err)
+int host_module_init(struct host *h, struct host_module *m, const char *name, struct rd_error *err)
 {
     size_t n;
 

@@ -75,9 +75,9 @@ struct host_module {
     void *mod;                    /* what init returned */
     enum module_state state;
     char *state_dir;
-    struct cfg_file *conf;        /* etc/modules.d/<name>.conf (may be empty) */
-    struct cfg_strings strings;   /* config strings handed to the module */
-    json_t *openapi;              /* parsed desc->openapi, or NULL */
+    struct cfg_file *conf;      /* etc/modules.d/<name>.conf (may be empty) */
+    struct cfg_strings strings; /* config strings handed to the module */
+    json_t *openapi;            /* parsed desc->openapi, or NULL */
 };
 
 struct host {
@@ -100,18 +100,18 @@ struct host {
     struct http *http;
     struct webhooks *webhooks;
 
-    struct host_module core;      /* the host's own handle: core routes, [core] logs */
+    struct host_module core; /* the host's own handle: core routes, [core] logs */
     struct host_module **mods;
     size_t n_mods;
 
-    pthread_mutex_t lock;         /* services, ready ports */
+    pthread_mutex_t lock; /* services, ready ports */
     struct host_service *services;
     size_t n_services;
-    json_t *ready_ports;          /* {"api": port, "proxy": port} */
+    json_t *ready_ports; /* {"api": port, "proxy": port} */
 
     atomic_bool stopping;
     atomic_bool ready;
-    atomic_int streams;           /* event streams and long-polls holding a thread */
+    atomic_int streams; /* event streams and long-polls holding a thread */
     uint64_t started_ms;
 };
 
@@ -119,8 +119,7 @@ struct host {
 extern const struct rd_host_api host_api;
 
 /* Sets up m as a handle of h for module name (state dir <state>/<name>). */
-int host_module_init(struct host *h, struct host_module *m, const char *name,
-                     struct rd_error *err);
+int host_module_init(struct host *h, struct host_module *m, const char *name, struct rd_error *err);
 /* Drops everything m registered: routes, subscriptions, timers, fetches,
    services. Loop thread, HTTP stopped. */
 void host_module_drop(struct host_module *m);

@@ -748,8 +748,8 @@ static bool req_read_json(struct http_req *q)
     }
     buf[len] = '\0';
     if (!json_depth_ok(buf, len, HTTP_MAX_JSON_DEPTH)) {
-        reply_error(q, 400, "bad_request", NULL,
-                    "the JSON body nests deeper than %d levels", HTTP_MAX_JSON_DEPTH);
+        reply_error(q, 400, "bad_request", NULL, "the JSON body nests deeper than %d levels",
+                    HTTP_MAX_JSON_DEPTH);
         goto out;
     }
     q->body = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
@@ -1419,10 +1419,10 @@ int http_start(struct host *h, const struct http_conf *c, struct http **out, str
     pthread_cond_init(&s->cond, &cattr);
     pthread_condattr_destroy(&cattr);
 
-    snprintf(threads, sizeof(threads), "%d", (int)(
-             c->threads < 1                  ? 1
-             : c->threads > HTTP_MAX_THREADS ? HTTP_MAX_THREADS
-                                             : c->threads));
+    snprintf(threads, sizeof(threads), "%d",
+             (int)(c->threads < 1                  ? 1
+                   : c->threads > HTTP_MAX_THREADS ? HTTP_MAX_THREADS
+                                                   : c->threads));
     snprintf(req_timeout, sizeof(req_timeout), "%" PRIu64,
              c->request_timeout_ms ? c->request_timeout_ms : 30000);
     snprintf(ka_timeout, sizeof(ka_timeout), "%" PRIu64, c->keep_alive_ms);

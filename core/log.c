@@ -26,8 +26,11 @@ int log_level_parse(const char *s, enum rd_level *out)
     static const struct {
         const char *name;
         enum rd_level lv;
-    } names[] = {{"debug", RD_DEBUG}, {"info", RD_INFO},   {"warn", RD_WARN},
-                 {"warning", RD_WARN}, {"error", RD_ERROR}};
+    } names[] = {{"debug", RD_DEBUG},
+                 {"info", RD_INFO},
+                 {"warn", RD_WARN},
+                 {"warning", RD_WARN},
+                 {"error", RD_ERROR}};
 
     for (size_t i = 0; s && i < sizeof(names) / sizeof(names[0]); i++) {
         if (strcasecmp(s, names[i].name) == 0) {
@@ -45,10 +48,22 @@ const char *log_level_name(enum rd_level lv)
     return level_names[lv];
 }
 
-void log_set_level(enum rd_level lv) { atomic_store(&log_level, (int)lv); }
-enum rd_level log_get_level(void) { return (enum rd_level)atomic_load(&log_level); }
-bool log_enabled(enum rd_level lv) { return (int)lv >= atomic_load(&log_level); }
-void log_set_fd(int fd) { atomic_store(&log_fd, fd); }
+void log_set_level(enum rd_level lv)
+{
+    atomic_store(&log_level, (int)lv);
+}
+enum rd_level log_get_level(void)
+{
+    return (enum rd_level)atomic_load(&log_level);
+}
+bool log_enabled(enum rd_level lv)
+{
+    return (int)lv >= atomic_load(&log_level);
+}
+void log_set_fd(int fd)
+{
+    atomic_store(&log_fd, fd);
+}
 
 void log_msgv(const char *who, enum rd_level lv, const char *fmt, va_list ap)
 {

@@ -46,9 +46,9 @@ struct family;
 struct metric {
     struct rd_metric pub; /* first: api is the table given to metrics_new */
     struct family *fam;
-    char *key;    /* normalised tags "k=v,k=v", sorted by name; "" for none */
-    char *labels; /* Prometheus label pairs k="v",k="v" (escaped); "" for none */
-    char *stags;  /* DogStatsD tags k:v,k:v; "" for none */
+    char *key;             /* normalised tags "k=v,k=v", sorted by name; "" for none */
+    char *labels;          /* Prometheus label pairs k="v",k="v" (escaped); "" for none */
+    char *stags;           /* DogStatsD tags k:v,k:v; "" for none */
     _Atomic uint64_t bits; /* counter/gauge value as the bits of a double */
     pthread_mutex_t lock;  /* histograms: buckets, sum, count */
     uint64_t *buckets;     /* per bound plus +Inf; not cumulative */
@@ -152,7 +152,10 @@ static void sb_putn(struct sbuf *b, const char *s, size_t n)
     b->p[b->len] = '\0';
 }
 
-static void sb_puts(struct sbuf *b, const char *s) { sb_putn(b, s, strlen(s)); }
+static void sb_puts(struct sbuf *b, const char *s)
+{
+    sb_putn(b, s, strlen(s));
+}
 
 static void sb_printf(struct sbuf *b, const char *fmt, ...) RD_PRINTF(2, 3);
 static void sb_printf(struct sbuf *b, const char *fmt, ...)
@@ -207,7 +210,10 @@ static bool is_name_start(char c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
 }
 
-static bool is_name_char(char c) { return is_name_start(c) || (c >= '0' && c <= '9'); }
+static bool is_name_char(char c)
+{
+    return is_name_start(c) || (c >= '0' && c <= '9');
+}
 
 /* A metric or module name: [a-zA-Z_][a-zA-Z0-9_.-]* */
 static bool valid_metric_name(const char *s)
@@ -718,8 +724,7 @@ int metrics_statsd(struct metrics *ms, const char *addr, const char *ns, const c
     if (!tags)
         tags = "";
     if (!valid_statsd_ns(ns)) {
-        rc = rd_error_set(err, RD_EINVAL, "statsd namespace '%s': use letters, digits, _ . -",
-                          ns);
+        rc = rd_error_set(err, RD_EINVAL, "statsd namespace '%s': use letters, digits, _ . -", ns);
         goto out;
     }
     if (!valid_statsd_tags(tags)) {
@@ -745,8 +750,7 @@ int metrics_statsd(struct metrics *ms, const char *addr, const char *ns, const c
         hints.ai_flags = AI_NUMERICSERV;
         gai = getaddrinfo(host, port, &hints, &res);
         if (gai != 0) {
-            rc = rd_error_set(err, RD_EINVAL, "statsd address '%s': %s", addr,
-                              gai_strerror(gai));
+            rc = rd_error_set(err, RD_EINVAL, "statsd address '%s': %s", addr, gai_strerror(gai));
             goto out;
         }
         for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
@@ -973,8 +977,8 @@ static void update_process(struct metrics *ms)
                 metric_store(ms->p_cpu, (double)(f[14] + f[15]) / (double)ticks);
                 metric_store(ms->p_threads, (double)f[20]);
                 metric_store(ms->p_rss, (double)f[24] * (double)page);
-                metric_store(ms->p_start, btime >= 0 ? btime + (double)f[22] / (double)ticks
-                                                     : ms->start_time_s);
+                metric_store(ms->p_start,
+                             btime >= 0 ? btime + (double)f[22] / (double)ticks : ms->start_time_s);
             }
         }
     }
@@ -1001,8 +1005,8 @@ static const char *kind_name(enum rd_metric_kind k)
 }
 
 /* name{labels[,extra]} value */
-static void render_sample(struct sbuf *b, const char *name, const char *suffix,
-                          const char *labels, const char *extra, double v)
+static void render_sample(struct sbuf *b, const char *name, const char *suffix, const char *labels,
+                          const char *extra, double v)
 {
     char num[64];
 
@@ -1149,7 +1153,8 @@ int metrics_new(const struct rd_host_api *api, struct metrics **out)
     ms->field = (struct metric *)metrics_get(ms, kind, "process", name, help, NULL)
     PROC_METRIC(p_start, RD_GAUGE, "start_time_seconds",
                 "Start time of the process since unix epoch in seconds.");
-    PROC_METRIC(p_cpu, RD_COUNTER, "cpu_seconds", "Total user and system CPU time spent in seconds.");
+    PROC_METRIC(p_cpu, RD_COUNTER, "cpu_seconds",
+                "Total user and system CPU time spent in seconds.");
     PROC_METRIC(p_rss, RD_GAUGE, "resident_memory_bytes", "Resident memory size in bytes.");
     PROC_METRIC(p_fds, RD_GAUGE, "open_fds", "Number of open file descriptors.");
     PROC_METRIC(p_threads, RD_GAUGE, "threads", "Number of OS threads in the process.");

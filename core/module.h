@@ -91,11 +91,21 @@ static inline int rd_error_set(struct rd_error *err, int code, const char *fmt, 
  * Every handle the host gives out starts with the API table, so that the
  * inline wrappers can reach the host from any handle. Never look inside. */
 struct rd_host_api;
-struct rd_host { const struct rd_host_api *api; };
-struct rd_req { const struct rd_host_api *api; };
-struct rd_tx { const struct rd_host_api *api; };
-struct rd_timer { const struct rd_host_api *api; };
-struct rd_metric { const struct rd_host_api *api; };
+struct rd_host {
+    const struct rd_host_api *api;
+};
+struct rd_req {
+    const struct rd_host_api *api;
+};
+struct rd_tx {
+    const struct rd_host_api *api;
+};
+struct rd_timer {
+    const struct rd_host_api *api;
+};
+struct rd_metric {
+    const struct rd_host_api *api;
+};
 
 enum rd_level { RD_DEBUG = 0, RD_INFO = 1, RD_WARN = 2, RD_ERROR = 3 };
 
@@ -128,7 +138,10 @@ struct rd_cfg_key {
     const char *doc; /* one line, shown in samples and --help-config */
 };
 
-#define RD_CFG_KEY_(n, t, T, f, d, doc) {(n), (t), offsetof(T, f), (d), (doc)}
+#define RD_CFG_KEY_(n, t, T, f, d, doc)                                                            \
+    {                                                                                              \
+        (n), (t), offsetof(T, f), (d), (doc)                                                       \
+    }
 #define RD_CFG_STRING(n, T, f, d, doc) RD_CFG_KEY_(n, RD_CFG_T_STRING, T, f, d, doc)
 #define RD_CFG_PATH(n, T, f, d, doc) RD_CFG_KEY_(n, RD_CFG_T_PATH, T, f, d, doc)
 #define RD_CFG_INT(n, T, f, d, doc) RD_CFG_KEY_(n, RD_CFG_T_INT, T, f, d, doc)
@@ -136,7 +149,10 @@ struct rd_cfg_key {
 #define RD_CFG_SIZE(n, T, f, d, doc) RD_CFG_KEY_(n, RD_CFG_T_SIZE, T, f, d, doc)
 #define RD_CFG_DURATION(n, T, f, d, doc) RD_CFG_KEY_(n, RD_CFG_T_DURATION, T, f, d, doc)
 #define RD_CFG_DOUBLE(n, T, f, d, doc) RD_CFG_KEY_(n, RD_CFG_T_DOUBLE, T, f, d, doc)
-#define RD_CFG_END {NULL, RD_CFG_T_END, 0, NULL, NULL}
+#define RD_CFG_END                                                                                 \
+    {                                                                                              \
+        NULL, RD_CFG_T_END, 0, NULL, NULL                                                          \
+    }
 
 /* ------------------------------------------------------ callback types */
 typedef int (*rd_tx_fn)(struct rd_tx *tx, void *arg);
@@ -154,12 +170,12 @@ typedef int (*rd_section_fn)(const char *section, void *arg);
 
 /* ------------------------------------------------------ the module side */
 struct rd_module {
-    uint32_t abi, size;         /* RD_MODULE_ABI, sizeof(struct rd_module) */
-    const char *name;           /* "proxy": config file, log prefix, tables, routes */
-    const char *version;        /* the module's own version */
-    const char *build;          /* RD_BUILD of the tree it was built in; must equal the host's */
-    const char *const *needs;   /* services needed before start, NULL-terminated; may be NULL */
-    const char *openapi;        /* JSON {"paths":{...}} relative to /api/v1/<name>; may be NULL */
+    uint32_t abi, size;       /* RD_MODULE_ABI, sizeof(struct rd_module) */
+    const char *name;         /* "proxy": config file, log prefix, tables, routes */
+    const char *version;      /* the module's own version */
+    const char *build;        /* RD_BUILD of the tree it was built in; must equal the host's */
+    const char *const *needs; /* services needed before start, NULL-terminated; may be NULL */
+    const char *openapi;      /* JSON {"paths":{...}} relative to /api/v1/<name>; may be NULL */
     const struct rd_cfg_key *keys; /* main-section keys (for samples and checks); may be NULL */
     int (*init)(struct rd_host *h, void **mod); /* config, migrations, allocation; no I/O */
     int (*start)(void *mod);                    /* routes, subscriptions, timers go live */
@@ -172,7 +188,10 @@ struct rd_module {
 
 #define RD_MODULE_EXPORT(desc)                                                                     \
     RD_PUBLIC const struct rd_module *rd_module_entry(void);                                       \
-    RD_PUBLIC const struct rd_module *rd_module_entry(void) { return &(desc); }
+    RD_PUBLIC const struct rd_module *rd_module_entry(void)                                        \
+    {                                                                                              \
+        return &(desc);                                                                            \
+    }
 
 /* ------------------------------------------------------ the host side */
 struct rd_host_api {
@@ -246,7 +265,8 @@ struct rd_host_api {
 
 /* ---- logging: any thread. No trailing newline; the host adds time, level,
    [module]. The level is checked before formatting. Never log secrets. */
-static inline void rd_log(struct rd_host *h, enum rd_level lv, const char *fmt, ...) RD_PRINTF(3, 4);
+static inline void rd_log(struct rd_host *h, enum rd_level lv, const char *fmt, ...)
+    RD_PRINTF(3, 4);
 static inline void rd_log(struct rd_host *h, enum rd_level lv, const char *fmt, ...)
 {
     va_list ap;
@@ -265,8 +285,16 @@ static inline struct rd_metric *rd_metric(struct rd_host *h, enum rd_metric_kind
 {
     return h->api->metric(h, k, name, help, tags);
 }
-static inline void rd_metric_add(struct rd_metric *m, double v) { if (m) m->api->metric_add(m, v); }
-static inline void rd_metric_set(struct rd_metric *m, double v) { if (m) m->api->metric_set(m, v); }
+static inline void rd_metric_add(struct rd_metric *m, double v)
+{
+    if (m)
+        m->api->metric_add(m, v);
+}
+static inline void rd_metric_set(struct rd_metric *m, double v)
+{
+    if (m)
+        m->api->metric_set(m, v);
+}
 static inline void rd_metric_observe(struct rd_metric *m, double v)
 {
     if (m)
@@ -309,7 +337,10 @@ static inline int rd_store_write(struct rd_host *h, rd_tx_fn fn, void *arg)
     return h->api->store_write(h, fn, arg);
 }
 /* The connection, borrowed for the callback only: never keep it. */
-static inline sqlite3 *rd_tx_db(struct rd_tx *tx) { return tx->api->tx_db(tx); }
+static inline sqlite3 *rd_tx_db(struct rd_tx *tx)
+{
+    return tx->api->tx_db(tx);
+}
 /* Stores an event with the transaction (write transactions only); it is
    fanned out to subscribers, SSE and webhooks only after COMMIT. Steals data
    (a JSON object). type is "<domain>.<past-tense>". */
@@ -345,8 +376,14 @@ static inline int rd_route_flags(struct rd_host *h, const char *method, const ch
     return h->api->route(h, method, path, scope, flags, fn, arg);
 }
 /* Request accessors: the handler's thread, borrowed until the handler returns. */
-static inline const char *rd_req_method(struct rd_req *r) { return r->api->req_method(r); }
-static inline const char *rd_req_path(struct rd_req *r) { return r->api->req_path(r); }
+static inline const char *rd_req_method(struct rd_req *r)
+{
+    return r->api->req_method(r);
+}
+static inline const char *rd_req_path(struct rd_req *r)
+{
+    return r->api->req_path(r);
+}
 /* A {name} path segment, else a query parameter (URL-decoded); NULL if absent. */
 static inline const char *rd_req_param(struct rd_req *r, const char *name)
 {
@@ -357,7 +394,10 @@ static inline const char *rd_req_header(struct rd_req *r, const char *name)
     return r->api->req_header(r, name);
 }
 /* The parsed JSON body, or NULL when the request had none (or RD_ROUTE_RAW). */
-static inline const json_t *rd_req_body(struct rd_req *r) { return r->api->req_body(r); }
+static inline const json_t *rd_req_body(struct rd_req *r)
+{
+    return r->api->req_body(r);
+}
 /* Content-Length, or -1 when unknown (chunked). */
 static inline int64_t rd_req_content_length(struct rd_req *r)
 {
@@ -375,7 +415,10 @@ static inline bool rd_req_has_scope(struct rd_req *r, const char *scope)
     return r->api->req_has_scope(r, scope);
 }
 /* The name of the caller's token, "anonymous" without one. For audit logs. */
-static inline const char *rd_req_principal(struct rd_req *r) { return r->api->req_principal(r); }
+static inline const char *rd_req_principal(struct rd_req *r)
+{
+    return r->api->req_principal(r);
+}
 /* Replies. Exactly one reply per request. rd_reply_json steals body. */
 static inline int rd_reply_json(struct rd_req *r, int status, json_t *body)
 {
@@ -454,9 +497,15 @@ static inline int rd_fetch(struct rd_host *h, CURL *easy, rd_fetch_done_fn done,
     return h->api->fetch(h, easy, done, arg);
 }
 /* Add events (a listener); never run, break or free the base. */
-static inline struct event_base *rd_event_base(struct rd_host *h) { return h->api->event_base(h); }
+static inline struct event_base *rd_event_base(struct rd_host *h)
+{
+    return h->api->event_base(h);
+}
 /* Wall-clock milliseconds since the epoch (a manual clock under the fake host). */
-static inline uint64_t rd_now_ms(struct rd_host *h) { return h->api->now_ms(h); }
+static inline uint64_t rd_now_ms(struct rd_host *h)
+{
+    return h->api->now_ms(h);
+}
 
 /* ---- services: a versioned vtable that one module provides (init/start)
    and others look up (start or later; NULL if absent or older than
@@ -474,9 +523,18 @@ static inline const void *rd_service_get(struct rd_host *h, const char *name, ui
 /* ---- process. rd_state_dir: <state>/<module>/, created by the host; valid
    until after destroy. rd_ready_port: a port the module bound, written to
    the ready file as "name": port (start). */
-static inline const char *rd_state_dir(struct rd_host *h) { return h->api->state_dir(h); }
-static inline const char *rd_module_name(struct rd_host *h) { return h->api->module_name(h); }
-static inline bool rd_stopping(struct rd_host *h) { return h->api->stopping(h); }
+static inline const char *rd_state_dir(struct rd_host *h)
+{
+    return h->api->state_dir(h);
+}
+static inline const char *rd_module_name(struct rd_host *h)
+{
+    return h->api->module_name(h);
+}
+static inline bool rd_stopping(struct rd_host *h)
+{
+    return h->api->stopping(h);
+}
 static inline int rd_ready_port(struct rd_host *h, const char *name, int port)
 {
     return h->api->ready_port(h, name, port);

@@ -26,8 +26,7 @@ bool loader_valid_name(const char *name)
     if (n == 0 || n > 32 || !islower((unsigned char)name[0]))
         return false;
     for (size_t i = 0; i < n; i++)
-        if (!islower((unsigned char)name[i]) && !isdigit((unsigned char)name[i]) &&
-            name[i] != '_')
+        if (!islower((unsigned char)name[i]) && !isdigit((unsigned char)name[i]) && name[i] != '_')
             return false;
     return true;
 }
@@ -111,14 +110,12 @@ int loader_open(struct host_module *m, const char *dirs, struct rd_error *err)
                             m->name);
     m->so_path = loader_find(m->name, dirs);
     if (!m->so_path)
-        return rd_error_set(err, RD_ENOTFOUND,
-                            "module '%s' not found: no %s.so in module_dir %s", m->name, m->name,
-                            dirs);
+        return rd_error_set(err, RD_ENOTFOUND, "module '%s' not found: no %s.so in module_dir %s",
+                            m->name, m->name, dirs);
     /* RTLD_LOCAL: a module's symbols never satisfy another module's. */
     m->dl = dlopen(m->so_path, RTLD_NOW | RTLD_LOCAL);
     if (!m->dl)
-        return rd_error_set(err, RD_EINVAL, "module '%s' cannot be loaded: %s", m->name,
-                            dlerror());
+        return rd_error_set(err, RD_EINVAL, "module '%s' cannot be loaded: %s", m->name, dlerror());
     dlerror();
     sym = dlsym(m->dl, "rd_module_entry");
     if (!sym) {

@@ -33,8 +33,8 @@ json_t *host_openapi(struct host *h)
         if (!m->openapi)
             continue;
         if (json_is_array(tags))
-            json_array_append_new(tags, json_pack("{s:s, s:s}", "name", m->name, "description",
-                                                  "module"));
+            json_array_append_new(
+                tags, json_pack("{s:s, s:s}", "name", m->name, "description", "module"));
         json_object_foreach(json_object_get(m->openapi, "paths"), suffix, item)
         {
             char full[512];

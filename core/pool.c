@@ -23,7 +23,7 @@ struct pool_item {
 
 struct pool {
     pthread_mutex_t lock;
-    pthread_cond_t cond;       /* signalled when an item is queued or on stop */
+    pthread_cond_t cond; /* signalled when an item is queued or on stop */
     struct pool_item *head, *tail;
     struct pool_item *orphans; /* finished items whose done could not be queued */
     int n_busy;                /* queued + running */

@@ -376,8 +376,8 @@ int store_write(struct store *s, const struct rd_host_api *api, const char *sour
     }
     src = sqlite3_exec(s->writer, "COMMIT", NULL, NULL, NULL);
     if (src != SQLITE_OK) {
-        log_msg("core", RD_WARN, "store: COMMIT failed on %s (source %s): %s", s->path,
-                tx.source, sqlite3_errmsg(s->writer));
+        log_msg("core", RD_WARN, "store: COMMIT failed on %s (source %s): %s", s->path, tx.source,
+                sqlite3_errmsg(s->writer));
         store_rollback(s->writer);
         rc = RD_EIO;
         goto out;
@@ -429,8 +429,7 @@ int store_tx_publish(struct store_tx *tx, const char *type, json_t *data)
     return RD_ENOMEM;
 }
 
-void store_set_commit_hook(struct store *s, void (*fn)(void *arg, const json_t *events),
-                           void *arg)
+void store_set_commit_hook(struct store *s, void (*fn)(void *arg, const json_t *events), void *arg)
 {
     pthread_mutex_lock(&s->write_lock);
     s->hook = fn;
@@ -483,8 +482,8 @@ static int store_migrate_tx(struct rd_tx *t, void *arg)
                        " version INTEGER, applied_ms INTEGER)",
                        NULL, NULL, NULL);
     if (src != SQLITE_OK) {
-        rc = rd_error_set(c->err, store_sqlite_err(src), "migration %s: core_schema: %s",
-                          c->owner, sqlite3_errmsg(tx->db));
+        rc = rd_error_set(c->err, store_sqlite_err(src), "migration %s: core_schema: %s", c->owner,
+                          sqlite3_errmsg(tx->db));
         goto out;
     }
     rc = store_version_get(tx->db, c->owner, &version);
@@ -677,8 +676,8 @@ void store_close(struct store *s)
         return;
     pthread_mutex_lock(&s->read_lock);
     if (s->n_idle != s->n_readers)
-        log_msg("core", RD_ERROR, "store: closing %s with %zu read transactions in flight",
-                s->path, s->n_readers - s->n_idle);
+        log_msg("core", RD_ERROR, "store: closing %s with %zu read transactions in flight", s->path,
+                s->n_readers - s->n_idle);
     while (s->n_idle > 0)
         store_db_close(s->idle[--s->n_idle]);
     pthread_mutex_unlock(&s->read_lock);

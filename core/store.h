@@ -22,7 +22,7 @@ struct store_conf {
 
 /* The transaction handed to rd_tx_fn callbacks. */
 struct store_tx {
-    struct rd_tx pub;   /* api: the table of whoever called (host or fake) */
+    struct rd_tx pub; /* api: the table of whoever called (host or fake) */
     sqlite3 *db;
     bool is_write;
     const char *source; /* module name, for events */
@@ -59,8 +59,7 @@ int store_tx_publish(struct store_tx *tx, const char *type, json_t *data);
    on the committing thread, after COMMIT. It runs with the writer lock held,
    so hooks see transactions in commit (id) order; it must be quick and must
    not use the store (a store call from it returns RD_ECONFLICT). */
-void store_set_commit_hook(struct store *s, void (*fn)(void *arg, const json_t *events),
-                           void *arg);
+void store_set_commit_hook(struct store *s, void (*fn)(void *arg, const json_t *events), void *arg);
 
 /* A quick write probe for /readyz: RD_OK when a write transaction commits. */
 int store_ping(struct store *s);

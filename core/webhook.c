@@ -60,13 +60,13 @@ struct hook {
     uint64_t timeout_ms;
     int64_t max_attempts;
 
-    uint64_t cursor;    /* last id delivered or skipped */
-    int64_t attempts;   /* failed attempts at the event after cursor */
-    uint64_t next_ms;   /* wall clock: no attempt before */
-    char *last_error;   /* NULL when the last attempt worked */
+    uint64_t cursor;  /* last id delivered or skipped */
+    int64_t attempts; /* failed attempts at the event after cursor */
+    uint64_t next_ms; /* wall clock: no attempt before */
+    char *last_error; /* NULL when the last attempt worked */
 
     struct delivery *inflight;
-    bool is_dropping;   /* fetch_drop_owner runs for this hook */
+    bool is_dropping;    /* fetch_drop_owner runs for this hook */
     struct event *retry; /* backoff and read-error timer */
     struct rd_metric *m_ok, *m_error, *m_seconds;
     struct hook *next;
@@ -518,10 +518,8 @@ static int conf_check(const struct webhook_conf *confs, size_t n, struct rd_erro
         for (size_t j = 0; j < i; j++)
             if (strcmp(confs[j].name, c->name) == 0)
                 return rd_error_set(err, RD_EINVAL, "webhook %s is configured twice", c->name);
-        if (!c->url ||
-            (strncmp(c->url, "http://", 7) != 0 && strncmp(c->url, "https://", 8) != 0))
-            return rd_error_set(err, RD_EINVAL, "webhook %s: url must be http(s)://...",
-                                c->name);
+        if (!c->url || (strncmp(c->url, "http://", 7) != 0 && strncmp(c->url, "https://", 8) != 0))
+            return rd_error_set(err, RD_EINVAL, "webhook %s: url must be http(s)://...", c->name);
         if (!bus_filter_valid(c->types))
             return rd_error_set(err, RD_EINVAL, "webhook %s: bad types '%s'", c->name, c->types);
         if (c->max_attempts < 1)
@@ -547,8 +545,7 @@ static int configure_tx(struct rd_tx *t, void *arg)
     uint64_t max_id = 0;
     int src, rc = RD_OK;
 
-    src = sqlite3_prepare_v2(tx->db, "SELECT COALESCE(MAX(id), 0) FROM core_events", -1, &st,
-                             NULL);
+    src = sqlite3_prepare_v2(tx->db, "SELECT COALESCE(MAX(id), 0) FROM core_events", -1, &st, NULL);
     if (src == SQLITE_OK)
         src = sqlite3_step(st);
     if (src == SQLITE_ROW) {
@@ -706,8 +703,7 @@ int webhooks_configure(struct webhooks *w, const struct webhook_conf *confs, siz
         c.rows[i].name = confs[i].name;
     rc = store_write(w->store, NULL, "core", configure_tx, &c);
     if (rc != RD_OK) {
-        rd_error_set(err, rc, "webhooks: cannot read or create their cursors: %s",
-                     rd_strerror(rc));
+        rd_error_set(err, rc, "webhooks: cannot read or create their cursors: %s", rd_strerror(rc));
         goto out;
     }
 

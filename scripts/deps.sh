@@ -8,7 +8,7 @@ set -eu
 run_pkgs="build-essential autoconf automake libtool pkg-config
   libsqlite3-dev libevent-dev libcurl4-openssl-dev libssl-dev libbz2-dev
   libjansson-dev libcivetweb-dev libinih-dev libcmocka-dev ca-certificates"
-test_pkgs="chromium valgrind xz-utils"
+test_pkgs="chromium valgrind xz-utils clang-format git"
 
 want="$run_pkgs"
 [ "${1:-run}" = test ] && want="$run_pkgs $test_pkgs"

@@ -4,7 +4,8 @@
 #   1. build-check/: -Werror build, `make check` (unit, end-to-end, browser,
 #      source checks), then the unit tests again under valgrind;
 #   2. build-asan/:  the same suite built with AddressSanitizer and UBSan;
-#   3. `make distcheck` from build-check/ (the tarball builds and passes).
+#   3. `make format-check` (clang-format, .clang-format) and `make distcheck`
+#      from build-check/ (the tarball builds and passes).
 # Ends with one line "N passed, N failed" over all runs; exit 0 only if all passed.
 set -u
 cd "$(dirname "$0")/.."
@@ -60,6 +61,16 @@ if [ -f build-check/Makefile ]; then
   count build-check/valgrind-suite.log
 fi
 run_suite "ASan+UBSan" build-asan --enable-sanitizers
+
+echo "=== make format-check"
+if (cd build-check && make format-check >format.log 2>&1); then
+  pass=$((pass + 1))
+  echo "format-check: clean"
+else
+  tail -n 40 build-check/format.log
+  failed_runs="$failed_runs format-check"
+  fail=$((fail + 1))
+fi
 
 echo "=== make distcheck"
 if (cd build-check && make -j"$jobs" distcheck >distcheck.log 2>&1); then

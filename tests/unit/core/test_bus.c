@@ -43,7 +43,7 @@ struct fx {
     struct event_base *base;
     struct loopq *q;
     struct bus *b;
-    json_t *hooked;      /* envelopes the commit hook saw, in order */
+    json_t *hooked; /* envelopes the commit hook saw, in order */
     atomic_int n_hooks;
 };
 
@@ -54,8 +54,7 @@ static void fx_hook(void *arg, const json_t *events)
     json_t *env;
 
     atomic_fetch_add(&f->n_hooks, 1);
-    json_array_foreach(events, i, env)
-        json_array_append(f->hooked, env);
+    json_array_foreach(events, i, env) json_array_append(f->hooked, env);
     bus_committed(f->b, events);
 }
 
@@ -145,7 +144,7 @@ struct pub {
 struct pub_arg {
     struct pub *pubs;
     size_t n;
-    int rc;          /* what the callback returns after publishing */
+    int rc; /* what the callback returns after publishing */
     int publish_rc[8];
     int n_hooks_inside; /* hooks seen before the callback returned */
     struct fx *f;
@@ -431,9 +430,9 @@ static void test_type_and_filter_match(void **state)
         const char *filter;
         bool want;
     } valid[] = {
-        {NULL, true},        {"", true},           {"*", true},       {"task,build.*", true},
-        {"task.res*", true}, {" task , x ", true}, {"Task", false},   {"ta sk", false},
-        {"a*b", false},      {"task;drop", false}, {"**", false},     {"task,Bad", false},
+        {NULL, true},        {"", true},           {"*", true},     {"task,build.*", true},
+        {"task.res*", true}, {" task , x ", true}, {"Task", false}, {"ta sk", false},
+        {"a*b", false},      {"task;drop", false}, {"**", false},   {"task,Bad", false},
     };
     char *long_filter = malloc(BUS_FILTER_MAX + 2);
     (void)state;
@@ -625,7 +624,7 @@ static int64_t count_events(struct fx *f, const char *where)
 static int tx_sql(struct rd_tx *tx, void *arg)
 {
     return sqlite3_exec(((struct store_tx *)tx)->db, arg, NULL, NULL, NULL) == SQLITE_OK ? RD_OK
-                                                                                        : RD_EIO;
+                                                                                         : RD_EIO;
 }
 
 static void test_prune_keeps_newest(void **state)
@@ -643,11 +642,11 @@ static void test_prune_keeps_newest(void **state)
              (unsigned long long)(now - 2 * hour));
     assert_int_equal(store_write(f->s, NULL, "test", tx_sql, sql), RD_OK);
 
-    assert_int_equal(bus_prune(f->s, now, 10 * hour, 0), 0);    /* nothing that old */
-    assert_int_equal(bus_prune(f->s, now, 2 * hour, 0), 0);     /* cutoff is strict */
-    assert_int_equal(bus_prune(f->s, now, hour, 25), 5);        /* 1..5: beyond newest 25 */
+    assert_int_equal(bus_prune(f->s, now, 10 * hour, 0), 0); /* nothing that old */
+    assert_int_equal(bus_prune(f->s, now, 2 * hour, 0), 0);  /* cutoff is strict */
+    assert_int_equal(bus_prune(f->s, now, hour, 25), 5);     /* 1..5: beyond newest 25 */
     assert_int_equal(count_events(f, "WHERE id <= 5"), 0);
-    assert_int_equal(bus_prune(f->s, now, hour, 0), 15);        /* old ones; new stay */
+    assert_int_equal(bus_prune(f->s, now, hour, 0), 15); /* old ones; new stay */
     assert_int_equal(count_events(f, ""), 10);
     assert_int_equal(count_events(f, "WHERE id < 21"), 0);
 
@@ -657,7 +656,7 @@ static void test_prune_keeps_newest(void **state)
     assert_int_equal(bus_prune(f->s, now, hour, 4), 6);
     assert_int_equal(count_events(f, "WHERE id BETWEEN 27 AND 30"), 4);
     assert_int_equal(count_events(f, ""), 4);
-    assert_int_equal(bus_prune(f->s, now, now + 1, 0), 0);      /* keep_ms beyond the epoch */
+    assert_int_equal(bus_prune(f->s, now, now + 1, 0), 0); /* keep_ms beyond the epoch */
     assert_int_equal(bus_prune(f->s, now, hour, 100), 0);
 
     /* A backlog larger than one batch goes in several transactions. */
@@ -883,17 +882,20 @@ struct fake_req {
     int status;
     char content_type[64];
     char extra_headers[128];
-    json_t *json;           /* reply_json body */
+    json_t *json; /* reply_json body */
     char err_code[64];
     char err_msg[256];
-    char *stream;           /* everything written */
+    char *stream; /* everything written */
     size_t stream_len;
     int n_starts, n_replies;
-    int64_t length;         /* reply_start's */
+    int64_t length; /* reply_start's */
     bool fail_writes;
 };
 
-static struct fake_req *fake_of(struct rd_req *r) { return (struct fake_req *)r; }
+static struct fake_req *fake_of(struct rd_req *r)
+{
+    return (struct fake_req *)r;
+}
 
 static const char *fake_param(struct rd_req *r, const char *name)
 {
@@ -1076,15 +1078,15 @@ static void *handler_thread(void *p)
 static void test_api_sse_frame(void **state)
 {
     struct events_buf buf = {0};
-    json_t *env = json_pack("{s:i,s:s,s:s,s:s,s:{s:s}}", "id", 7, "type", "a.b", "time",
-                            "2026-11-22T10:34:25.123Z", "source", "core", "data", "msg",
-                            "line1\nline2\r\n");
+    json_t *env =
+        json_pack("{s:i,s:s,s:s,s:s,s:{s:s}}", "id", 7, "type", "a.b", "time",
+                  "2026-11-22T10:34:25.123Z", "source", "core", "data", "msg", "line1\nline2\r\n");
     (void)state;
 
     assert_int_equal(events_sse_frame(&buf, env), RD_OK);
-    assert_string_equal(buf.data,
-                        "id: 7\ndata: {\"id\":7,\"type\":\"a.b\",\"time\":\"2026-11-22T10:34:25.123Z\","
-                        "\"source\":\"core\",\"data\":{\"msg\":\"line1\\nline2\\r\\n\"}}\n\n");
+    assert_string_equal(
+        buf.data, "id: 7\ndata: {\"id\":7,\"type\":\"a.b\",\"time\":\"2026-11-22T10:34:25.123Z\","
+                  "\"source\":\"core\",\"data\":{\"msg\":\"line1\\nline2\\r\\n\"}}\n\n");
     assert_int_equal(events_sse_frame(&buf, env), RD_OK);
     assert_int_equal(count_of(buf.data, "\n\n"), 2);
     assert_int_equal(count_of(buf.data, "\n"), 6);
@@ -1269,9 +1271,9 @@ static char *frames_for(struct fx *f, const int *ids, size_t n)
 
     assert_int_equal(bus_read_after(f->s, 0, NULL, 100000, &all), RD_OK);
     for (size_t k = 0; k < n; k++)
-        json_array_foreach(all, i, env)
-            if (json_integer_value(json_object_get(env, "id")) == ids[k])
-                assert_int_equal(events_sse_frame(&buf, env), RD_OK);
+        json_array_foreach(all, i,
+                           env) if (json_integer_value(json_object_get(env, "id")) == ids[k])
+            assert_int_equal(events_sse_frame(&buf, env), RD_OK);
     json_decref(all);
     if (!buf.data)
         return strdup("");
@@ -1372,8 +1374,8 @@ static void test_api_sse_batches_with_filter(void **state)
 
     assert_non_null(pubs);
     for (int i = 0; i < 1300; i++)
-        pubs[i] = (struct pub){i % 2 ? "task.created" : "build.done",
-                               json_pack("{s:i}", "n", i + 1)};
+        pubs[i] =
+            (struct pub){i % 2 ? "task.created" : "build.done", json_pack("{s:i}", "n", i + 1)};
     assert_int_equal(store_write(f->s, NULL, "test", tx_publish, &a), RD_OK);
     free(pubs);
 
@@ -1413,8 +1415,7 @@ struct route_rec {
 static struct route_rec route_rec;
 
 int test_router_add(struct router *rt, void *owner, const char *owner_name, const char *method,
-                    const char *path, const char *scope, unsigned flags, rd_route_fn fn,
-                    void *arg)
+                    const char *path, const char *scope, unsigned flags, rd_route_fn fn, void *arg)
 {
     (void)rt;
     route_rec.n++;

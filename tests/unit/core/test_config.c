@@ -140,7 +140,7 @@ static void test_values_with_units(void **state)
                  {"20GiB", 21474836480ull},
                  {"2 GB", 2000000000ull},
                  {"1TiB", 1099511627776ull}},
-      durations[] = {{"250ms", 250}, {"30s", 30000}, {"30", 30000}, {"5m", 300000},
+      durations[] = {{"250ms", 250},  {"30s", 30000},    {"30", 30000},  {"5m", 300000},
                      {"2h", 7200000}, {"7d", 604800000}, {"1.5s", 1500}, {"0", 0}};
     static const char *const bad_sizes[] = {"", "-1", "1XB", "abc", "1 2", "1e400", "MiB"};
     static const char *const bad_durations[] = {"", "-5s", "5x", "s", "1.2.3s"};
@@ -315,8 +315,7 @@ static void test_core_layering(void **state)
     cli.config = write_file("bad.conf", "[relengd]\n[htpp]\nlisten = x\n");
     assert_int_equal(core_conf_read(&cli, &f, &c, &strings, &err), RD_EINVAL);
     assert_non_null(strstr(err.msg, "bad.conf:3"));
-    assert_non_null(strstr(err.msg, "unknown key 'listen' in [htpp]") ||
-                    strstr(err.msg, "[htpp]"));
+    assert_non_null(strstr(err.msg, "unknown key 'listen' in [htpp]") || strstr(err.msg, "[htpp]"));
     cli.config = write_file("bad2.conf", "[store]\nsynchronous = sometimes\n");
     assert_int_equal(core_conf_read(&cli, &f, &c, &strings, &err), RD_EINVAL);
     assert_non_null(strstr(err.msg, "bad2.conf:2"));
@@ -341,9 +340,8 @@ static void test_module_env_overrides(void **state)
     struct tconf c;
     (void)state;
 
-    assert_int_equal(cfg_file_load(write_file("mod.conf", "[mod]\nname = file\ncount = 1\n"), &f,
-                                   &err),
-                     RD_OK);
+    assert_int_equal(
+        cfg_file_load(write_file("mod.conf", "[mod]\nname = file\ncount = 1\n"), &f, &err), RD_OK);
     setenv("RELENGD_MOD_NAME", "env", 1);
     setenv("RELENGD_MODX_COUNT", "7", 1); /* another module: not ours */
     assert_int_equal(core_conf_module_env(f, "mod"), RD_OK);

@@ -187,8 +187,14 @@ static void run_until(struct fixture *fx, bool (*cond)(struct fixture *fx, int n
     assert_true(cond(fx, n));
 }
 
-static bool done_at_least(struct fixture *fx, int n) { return fx->n_done >= n; }
-static bool slow_at_least(struct fixture *fx, int n) { return fx->slow_seen >= n; }
+static bool done_at_least(struct fixture *fx, int n)
+{
+    return fx->n_done >= n;
+}
+static bool slow_at_least(struct fixture *fx, int n)
+{
+    return fx->slow_seen >= n;
+}
 
 /* ------------------------------------------------------------- tests */
 

@@ -70,12 +70,8 @@ static void test_refusals_name_module_and_reason(void **state)
     static const struct {
         const char *name, *says;
     } cases[] = {
-        {"badabi", "ABI"},
-        {"nodesc", "rd_module_entry"},
-        {"badbuild", "0.0.0-other"},
-        {"missing", "not found"},
-        {"../etc", "not valid"},
-        {"Upper", "not valid"},
+        {"badabi", "ABI"},        {"nodesc", "rd_module_entry"}, {"badbuild", "0.0.0-other"},
+        {"missing", "not found"}, {"../etc", "not valid"},       {"Upper", "not valid"},
         {"", "not valid"},
     };
     (void)state;

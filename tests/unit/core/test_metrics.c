@@ -128,8 +128,8 @@ static void test_render_exact(void **state)
     metrics_observe(diff, 0.25); /* le is inclusive */
     metrics_observe(diff, 0.5);
     metrics_observe(diff, 100);
-    metrics_set(hit, 100);      /* set is for gauges */
-    metrics_observe(hit, 100);  /* observe is for histograms */
+    metrics_set(hit, 100);     /* set is for gauges */
+    metrics_observe(hit, 100); /* observe is for histograms */
 
     assert_true(metrics_value(hit) == 3.0);
     assert_true(metrics_value(bytes) == 1024.0);
@@ -172,9 +172,8 @@ static void test_same_handle_and_conflicts(void **state)
     assert_non_null(a);
     assert_ptr_equal(a, b);
     /* "tasks_total" names the same family. */
-    assert_ptr_equal(metrics_get(ms, RD_COUNTER, "graph", "tasks_total", NULL,
-                                 "state=done,kind=build"),
-                     a);
+    assert_ptr_equal(
+        metrics_get(ms, RD_COUNTER, "graph", "tasks_total", NULL, "state=done,kind=build"), a);
     b = metrics_get(ms, RD_COUNTER, "graph", "tasks", "Tasks.", "state=failed,kind=build");
     assert_non_null(b);
     assert_ptr_not_equal(a, b);
@@ -260,8 +259,7 @@ static void test_statsd_lines(void **state)
 
     c = metrics_get(ms, RD_COUNTER, "proxy", "requests", NULL, "result=hit");
     g = metrics_get(ms, RD_GAUGE, "proxy", "cache.bytes", NULL, NULL);
-    h_ms = metrics_get(ms, RD_HISTOGRAM, "partials", "diff.time_seconds", NULL,
-                       "platform=linux64");
+    h_ms = metrics_get(ms, RD_HISTOGRAM, "partials", "diff.time_seconds", NULL, "platform=linux64");
     h = metrics_get(ms, RD_HISTOGRAM, "proxy", "object_bytes", NULL, "kind=mar");
     plain = metrics_get(ms, RD_COUNTER, "proxy", "errors_total", NULL, "why=a|b#c");
     assert_non_null(c);
@@ -414,8 +412,7 @@ static void test_concurrent_updates(void **state)
     for (int i = 0; i < 20; i++) {
         char *snapshot = NULL;
         size_t len;
-        assert_int_equal(metrics_statsd(ms, (i % 2) ? addr : NULL, "releng", "k:v", &err),
-                         RD_OK);
+        assert_int_equal(metrics_statsd(ms, (i % 2) ? addr : NULL, "releng", "k:v", &err), RD_OK);
         assert_int_equal(metrics_render(ms, &snapshot, &len), RD_OK);
         free(snapshot);
     }

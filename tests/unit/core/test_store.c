@@ -144,8 +144,8 @@ static bool table_exists(struct store *s, const char *name)
 {
     char sql[200];
 
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM sqlite_schema WHERE type='table' AND name='%s'",
-             name);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM sqlite_schema WHERE type='table' AND name='%s'", name);
     return query_int(s, sql) == 1;
 }
 
@@ -459,8 +459,8 @@ static int tx_orphan(struct rd_tx *tx, void *arg)
 {
     (void)arg;
     /* Accepted now, refused at COMMIT: the constraint is deferred. */
-    return sqlite3_exec(((struct store_tx *)tx)->db, "INSERT INTO child VALUES(1, 99)", NULL,
-                        NULL, NULL) == SQLITE_OK
+    return sqlite3_exec(((struct store_tx *)tx)->db, "INSERT INTO child VALUES(1, 99)", NULL, NULL,
+                        NULL) == SQLITE_OK
                ? RD_OK
                : RD_EIO;
 }
@@ -790,21 +790,17 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refuses_corrupt_pages, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_refuses_corrupt_header, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_refuses_other_file, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_migrate_fresh_reopen_and_grow, fx_setup,
-                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_fresh_reopen_and_grow, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_migrate_failure_rolls_back, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_migrate_downgrade_refused, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_migrate_step_must_not_commit, fx_setup,
-                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_step_must_not_commit, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_write_rollback_on_error, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_commit_failure_is_eio, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_nested_detected, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_tx_handle, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_reader_left_in_tx_is_dropped, fx_setup,
-                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_reader_left_in_tx_is_dropped, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_writers, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_snapshot_reads_during_writes, fx_setup,
-                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_reads_during_writes, fx_setup, fx_teardown),
         cmocka_unit_test(test_sqlite_err_map),
     };
 

@@ -49,7 +49,7 @@ struct seen {
     char body_type[64]; /* "type" of the body */
     int64_t n;          /* data.n, or -1 */
     uint64_t at_ms;
-    int status;         /* what the receiver answered; 0: no answer */
+    int status; /* what the receiver answered; 0: no answer */
 };
 
 struct fixture {
@@ -123,7 +123,9 @@ static void on_request(struct evhttp_request *req, void *arg)
         json_t *n = json_object_get(json_object_get(env, "data"), "n");
         r->body_id = (uint64_t)json_integer_value(json_object_get(env, "id"));
         snprintf(r->body_type, sizeof(r->body_type), "%s",
-                 json_string_value(json_object_get(env, "type")) ? json_string_value(json_object_get(env, "type")) : "");
+                 json_string_value(json_object_get(env, "type"))
+                     ? json_string_value(json_object_get(env, "type"))
+                     : "");
         if (n)
             r->n = json_integer_value(n);
         if (!json_string_value(json_object_get(env, "time")) ||
@@ -302,8 +304,14 @@ static void run_for(struct fixture *fx, uint64_t ms)
         event_base_loop(fx->base, EVLOOP_ONCE);
 }
 
-static bool ok_at_least(struct fixture *fx, int64_t n) { return fx->n_ok >= n; }
-static bool reqs_at_least(struct fixture *fx, int64_t n) { return fx->n_reqs >= n; }
+static bool ok_at_least(struct fixture *fx, int64_t n)
+{
+    return fx->n_ok >= n;
+}
+static bool reqs_at_least(struct fixture *fx, int64_t n)
+{
+    return fx->n_reqs >= n;
+}
 
 static const json_t *status_of(struct fixture *fx, json_t *st, const char *name)
 {
@@ -520,8 +528,8 @@ static void test_skip_after_max_attempts(void **state)
     assert_true(n > 0);
     {
         char want[128];
-        snprintf(want, sizeof(want), "WARN  [core] webhook ci: skipping event %" PRIu64
-                                     " after 3 attempts: HTTP 500",
+        snprintf(want, sizeof(want),
+                 "WARN  [core] webhook ci: skipping event %" PRIu64 " after 3 attempts: HTTP 500",
                  bad);
         assert_non_null(strstr(logbuf, want));
     }

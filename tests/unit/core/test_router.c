@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -449,13 +450,19 @@ static void test_nested_read_with_waiting_writer(void **state)
 struct churn_arg {
     struct router *rt;
     int n_found;
+    atomic_bool *writer_done;
 };
 
+/* Matches during the churn and goes on until the writer is done and the
+   route was seen at least once (it is there for good once the writer is
+   done), so a slow machine's scheduling cannot make it miss every window. */
 static void *reader_thread(void *p)
 {
     struct churn_arg *c = p;
 
-    for (int i = 0; i < 2000; i++) {
+    for (long i = 0; i < 10000000L; i++) {
+        if (i >= 2000 && c->n_found > 0 && atomic_load(c->writer_done))
+            break;
         struct route_match m;
         if (router_match(c->rt, "GET", "/api/v1/graph/tasks/42", &m) == ROUTER_FOUND) {
             if (strcmp(m.values[0], "42") == 0)
@@ -470,11 +477,13 @@ static void test_concurrent_churn(void **state)
 {
     struct router *rt = *state;
     struct churn_arg args[4];
+    atomic_bool writer_done = false;
     pthread_t t[4];
 
     for (int i = 0; i < 4; i++) {
         args[i].rt = rt;
         args[i].n_found = 0;
+        args[i].writer_done = &writer_done;
         assert_int_equal(pthread_create(&t[i], NULL, reader_thread, &args[i]), 0);
     }
     for (int i = 0; i < 200; i++) {
@@ -483,6 +492,7 @@ static void test_concurrent_churn(void **state)
                                     NULL, 0, h_a, NULL),
                          RD_OK);
     }
+    atomic_store(&writer_done, true);
     for (int i = 0; i < 4; i++)
         pthread_join(t[i], NULL);
     for (int i = 0; i < 4; i++)

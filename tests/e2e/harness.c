@@ -1810,3 +1810,32 @@ json_t *e2e_sse_collect(struct e2e_daemon *d, const char *path, const char *toke
     e2e_sse_close(s);
     return j;
 }
+
+int e2e_setup(void **state)
+{
+    struct e2e_daemon *d = e2e_start(*state);
+
+    if (!d)
+        return -1;
+    *state = d;
+    return 0;
+}
+
+int e2e_setup_new(void **state)
+{
+    struct e2e_daemon *d = e2e_new(*state);
+
+    if (!d)
+        return -1;
+    *state = d;
+    return 0;
+}
+
+int e2e_teardown(void **state)
+{
+    struct e2e_daemon *d = *state;
+    int rc = d->pid > 0 ? e2e_stop(d) : 0;
+
+    e2e_free(d);
+    return rc;
+}

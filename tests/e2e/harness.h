@@ -283,6 +283,15 @@ void e2e_exec_free(struct e2e_exec *r);
 uint64_t e2e_now_ms(void);
 void e2e_sleep_ms(int ms);
 
+/* cmocka fixtures shared by the e2e programs. The prestate is the struct
+   e2e_opts for the test (NULL: defaults). e2e_setup starts a daemon;
+   e2e_setup_new only makes its directory (the test prepares files, then
+   e2e_launch); e2e_teardown requires a daemon still running to stop cleanly
+   (SIGTERM, exit 0 within 10 s) and frees it. */
+int e2e_setup(void **state);
+int e2e_setup_new(void **state);
+int e2e_teardown(void **state);
+
 #ifdef __cplusplus
 }
 #endif

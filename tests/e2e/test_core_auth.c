@@ -27,35 +27,6 @@
 #define NOTES "/api/v1/example/notes"
 #define NOTE_BODY "{\"text\":\"auth test\"}"
 
-static int setup(void **state)
-{
-    struct e2e_daemon *d = e2e_start(*state);
-
-    if (!d)
-        return -1;
-    *state = d;
-    return 0;
-}
-
-static int setup_new(void **state)
-{
-    struct e2e_daemon *d = e2e_new(*state);
-
-    if (!d)
-        return -1;
-    *state = d;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct e2e_daemon *d = *state;
-    int rc = d->pid > 0 ? e2e_stop(d) : 0;
-
-    e2e_free(d);
-    return rc;
-}
-
 static void expect_error(struct e2e_resp *r, int status)
 {
     if (r->status != status)
@@ -608,20 +579,20 @@ static void test_weak_admin_token_refused(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_no_or_bad_token_401, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_scopes_403_and_wildcards, setup, teardown),
-        cmocka_unit_test_prestate_setup_teardown(test_anonymous_read_off, setup, teardown,
+        cmocka_unit_test_setup_teardown(test_no_or_bad_token_401, e2e_setup, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_scopes_403_and_wildcards, e2e_setup, e2e_teardown),
+        cmocka_unit_test_prestate_setup_teardown(test_anonymous_read_off, e2e_setup, e2e_teardown,
                                                  (void *)&anon_off_opts),
-        cmocka_unit_test_setup_teardown(test_anonymous_read_on, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_token_create_list_revoke, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_token_create_bad_input, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_expired_token, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_secret_never_stored, setup, teardown),
-        cmocka_unit_test_prestate_setup_teardown(test_generated_admin_token, setup, teardown,
-                                                 (void *)&no_admin_opts),
-        cmocka_unit_test_setup_teardown(test_admin_token_rotation, setup, teardown),
-        cmocka_unit_test_prestate_setup_teardown(test_weak_admin_token_refused, setup_new, teardown,
-                                                 (void *)&weak_opts),
+        cmocka_unit_test_setup_teardown(test_anonymous_read_on, e2e_setup, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_token_create_list_revoke, e2e_setup, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_token_create_bad_input, e2e_setup, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_expired_token, e2e_setup, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_secret_never_stored, e2e_setup, e2e_teardown),
+        cmocka_unit_test_prestate_setup_teardown(test_generated_admin_token, e2e_setup,
+                                                 e2e_teardown, (void *)&no_admin_opts),
+        cmocka_unit_test_setup_teardown(test_admin_token_rotation, e2e_setup, e2e_teardown),
+        cmocka_unit_test_prestate_setup_teardown(test_weak_admin_token_refused, e2e_setup_new,
+                                                 e2e_teardown, (void *)&weak_opts),
     };
     return cmocka_run_group_tests_name("e2e core auth", tests, NULL, NULL);
 }

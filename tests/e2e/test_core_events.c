@@ -35,35 +35,6 @@
 
 #define NOTES "/api/v1/example/notes"
 
-static int setup(void **state)
-{
-    struct e2e_daemon *d = e2e_start(*state);
-
-    if (!d)
-        return -1;
-    *state = d;
-    return 0;
-}
-
-static int setup_new(void **state)
-{
-    struct e2e_daemon *d = e2e_new(*state);
-
-    if (!d)
-        return -1;
-    *state = d;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct e2e_daemon *d = *state;
-    int rc = d->pid > 0 ? e2e_stop(d) : 0;
-
-    e2e_free(d);
-    return rc;
-}
-
 /* Creates a note with text; returns its id. */
 static json_int_t make_note(struct e2e_daemon *d, const char *text)
 {
@@ -1095,16 +1066,16 @@ static void test_webhooks(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_poll_json, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sse_live, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sse_resume_running, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_kill9_then_resume, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_events_survive_restarts, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stop_with_open_streams, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_webhooks, setup_new, teardown),
-        cmocka_unit_test_prestate_setup_teardown(test_streams_cannot_starve_api, setup, teardown,
-                                                 (void *)&few_threads_opts),
+        cmocka_unit_test_setup_teardown(test_poll_json, e2e_setup, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_sse_live, e2e_setup, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_sse_resume_running, e2e_setup, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_kill9_then_resume, e2e_setup, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_events_survive_restarts, e2e_setup, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_stop_with_open_streams, e2e_setup, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_writers, e2e_setup, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_webhooks, e2e_setup_new, e2e_teardown),
+        cmocka_unit_test_prestate_setup_teardown(test_streams_cannot_starve_api, e2e_setup,
+                                                 e2e_teardown, (void *)&few_threads_opts),
     };
     return cmocka_run_group_tests_name("e2e core events", tests, NULL, NULL);
 }

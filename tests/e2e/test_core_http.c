@@ -28,39 +28,6 @@
 
 /* ------------------------------------------------------------ fixtures */
 
-/* cmocka prestate: the struct e2e_opts for the test (NULL: defaults). */
-static int setup(void **state)
-{
-    const struct e2e_opts *o = *state;
-    struct e2e_daemon *d = e2e_start(o);
-
-    if (!d)
-        return -1;
-    *state = d;
-    return 0;
-}
-
-/* Only makes the directory: the test prepares files, then e2e_launch. */
-static int setup_new(void **state)
-{
-    struct e2e_daemon *d = e2e_new(*state);
-
-    if (!d)
-        return -1;
-    *state = d;
-    return 0;
-}
-
-/* A daemon still running must stop cleanly (SIGTERM, exit 0 within 10 s). */
-static int teardown(void **state)
-{
-    struct e2e_daemon *d = *state;
-    int rc = d->pid > 0 ? e2e_stop(d) : 0;
-
-    e2e_free(d);
-    return rc;
-}
-
 /* A copy of the repository's web/ under the daemon's directory with a few
    extra files, served as web_root; a secret file next to (outside) it. */
 struct webroot {
@@ -1123,25 +1090,25 @@ static void test_store_section(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_health_and_ready, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_static_index, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_path_traversal, setup_new, teardown),
-        cmocka_unit_test_setup_teardown(test_no_directory_listing, setup_new, teardown),
-        cmocka_unit_test_setup_teardown(test_no_cgi_no_ssi, setup_new, teardown),
-        cmocka_unit_test_setup_teardown(test_unknown_route_404, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_wrong_method_405, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_malformed_json_400, setup, teardown),
-        cmocka_unit_test_prestate_setup_teardown(test_body_too_large_413, setup, teardown,
+        cmocka_unit_test_setup_teardown(test_health_and_ready, e2e_setup, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_static_index, e2e_setup, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_path_traversal, e2e_setup_new, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_no_directory_listing, e2e_setup_new, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_no_cgi_no_ssi, e2e_setup_new, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_route_404, e2e_setup, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_wrong_method_405, e2e_setup, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_malformed_json_400, e2e_setup, e2e_teardown),
+        cmocka_unit_test_prestate_setup_teardown(test_body_too_large_413, e2e_setup, e2e_teardown,
                                                  (void *)&small_body_opts),
-        cmocka_unit_test_setup_teardown(test_hostile_requests, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_deeply_nested_json, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_nul_in_path, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_metrics, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_status, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_openapi_matches_routes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hostile_requests, e2e_setup, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_deeply_nested_json, e2e_setup, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_nul_in_path, e2e_setup, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_metrics, e2e_setup, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_status, e2e_setup, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_openapi_matches_routes, e2e_setup, e2e_teardown),
         cmocka_unit_test(test_version_and_help),
-        cmocka_unit_test_setup_teardown(test_check_config, setup_new, teardown),
-        cmocka_unit_test_setup_teardown(test_store_section, setup_new, teardown),
+        cmocka_unit_test_setup_teardown(test_check_config, e2e_setup_new, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_store_section, e2e_setup_new, e2e_teardown),
     };
     return cmocka_run_group_tests_name("e2e core http", tests, NULL, NULL);
 }

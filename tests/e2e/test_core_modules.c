@@ -29,35 +29,6 @@
 
 #include "tests/e2e/harness.h"
 
-static int setup_new(void **state)
-{
-    struct e2e_daemon *d = e2e_new(*state);
-
-    if (!d)
-        return -1;
-    *state = d;
-    return 0;
-}
-
-static int setup(void **state)
-{
-    struct e2e_daemon *d = e2e_start(*state);
-
-    if (!d)
-        return -1;
-    *state = d;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct e2e_daemon *d = *state;
-    int rc = d->pid > 0 ? e2e_stop(d) : 0;
-
-    e2e_free(d);
-    return rc;
-}
-
 /* What the daemon wrote during its last launch (malloc'd): the log after
    the harness's "=== e2e launch" line, which itself lists the arguments. */
 static char *last_output(struct e2e_daemon *d)
@@ -683,18 +654,18 @@ static void test_sigint(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_bad_modules_refused, setup_new, teardown),
-        cmocka_unit_test_setup_teardown(test_refusal_keeps_state, setup_new, teardown),
-        cmocka_unit_test_prestate_setup_teardown(test_hostcheck, setup, teardown,
+        cmocka_unit_test_setup_teardown(test_bad_modules_refused, e2e_setup_new, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_refusal_keeps_state, e2e_setup_new, e2e_teardown),
+        cmocka_unit_test_prestate_setup_teardown(test_hostcheck, e2e_setup, e2e_teardown,
                                                  (void *)&hostcheck_opts),
-        cmocka_unit_test_prestate_setup_teardown(test_sighup_reload, setup_new, teardown,
+        cmocka_unit_test_prestate_setup_teardown(test_sighup_reload, e2e_setup_new, e2e_teardown,
                                                  (void *)&hup_opts),
-        cmocka_unit_test_setup_teardown(test_corrupt_database_garbage, setup_new, teardown),
-        cmocka_unit_test_setup_teardown(test_corrupt_database_pages, setup_new, teardown),
-        cmocka_unit_test_prestate_setup_teardown(test_env_overrides, setup_new, teardown,
+        cmocka_unit_test_setup_teardown(test_corrupt_database_garbage, e2e_setup_new, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_database_pages, e2e_setup_new, e2e_teardown),
+        cmocka_unit_test_prestate_setup_teardown(test_env_overrides, e2e_setup_new, e2e_teardown,
                                                  (void *)&env_opts),
-        cmocka_unit_test_setup_teardown(test_state_dir_in_use, setup_new, teardown),
-        cmocka_unit_test_setup_teardown(test_sigint, setup_new, teardown),
+        cmocka_unit_test_setup_teardown(test_state_dir_in_use, e2e_setup_new, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_sigint, e2e_setup_new, e2e_teardown),
     };
     return cmocka_run_group_tests_name("e2e core modules", tests, NULL, NULL);
 }

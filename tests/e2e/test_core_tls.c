@@ -26,35 +26,6 @@
 
 static const struct e2e_opts tls_opts = {.tls = true};
 
-static int setup(void **state)
-{
-    struct e2e_daemon *d = e2e_start(*state);
-
-    if (!d)
-        return -1;
-    *state = d;
-    return 0;
-}
-
-static int setup_new(void **state)
-{
-    struct e2e_daemon *d = e2e_new(*state);
-
-    if (!d)
-        return -1;
-    *state = d;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct e2e_daemon *d = *state;
-    int rc = d->pid > 0 ? e2e_stop(d) : 0;
-
-    e2e_free(d);
-    return rc;
-}
-
 static size_t sink(char *p, size_t size, size_t n, void *arg)
 {
     (void)p;
@@ -250,13 +221,13 @@ static void test_bad_certificate_refused(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_prestate_setup_teardown(test_https_serves, setup, teardown,
+        cmocka_unit_test_prestate_setup_teardown(test_https_serves, e2e_setup, e2e_teardown,
                                                  (void *)&tls_opts),
-        cmocka_unit_test_prestate_setup_teardown(test_certificate_is_verified, setup, teardown,
+        cmocka_unit_test_prestate_setup_teardown(test_certificate_is_verified, e2e_setup,
+                                                 e2e_teardown, (void *)&tls_opts),
+        cmocka_unit_test_prestate_setup_teardown(test_plain_http_refused, e2e_setup, e2e_teardown,
                                                  (void *)&tls_opts),
-        cmocka_unit_test_prestate_setup_teardown(test_plain_http_refused, setup, teardown,
-                                                 (void *)&tls_opts),
-        cmocka_unit_test_setup_teardown(test_bad_certificate_refused, setup_new, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_certificate_refused, e2e_setup_new, e2e_teardown),
     };
     return cmocka_run_group_tests_name("e2e core tls", tests, NULL, NULL);
 }

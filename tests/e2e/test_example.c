@@ -24,25 +24,6 @@
 
 #define NOTES "/api/v1/example/notes"
 
-static int setup(void **state)
-{
-    struct e2e_daemon *d = e2e_start(*state);
-
-    if (!d)
-        return -1;
-    *state = d;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct e2e_daemon *d = *state;
-    int rc = d->pid > 0 ? e2e_stop(d) : 0;
-
-    e2e_free(d);
-    return rc;
-}
-
 /* POST a note; returns the reply's JSON (new reference) after checking 201. */
 static json_t *create(struct e2e_daemon *d, const char *token, const char *text)
 {
@@ -357,11 +338,11 @@ static void test_metrics_and_openapi(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_create_list_get, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_event_published, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_survives_restart, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_metrics_and_openapi, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_create_list_get, e2e_setup, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_input, e2e_setup, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_event_published, e2e_setup, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_survives_restart, e2e_setup, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_metrics_and_openapi, e2e_setup, e2e_teardown),
     };
     return cmocka_run_group_tests_name("e2e example", tests, NULL, NULL);
 }

@@ -20,13 +20,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/auth.h"
 #include "core/router.h"
 
 /* Registration limits: generous for /api/v1/<module>/<noun>/{id}/<verb>. */
 #define ROUTER_MAX_PATH 512
 #define ROUTER_MAX_SEGS 32
 #define ROUTER_MAX_METHOD 16
-#define ROUTER_MAX_SCOPE 128
 #define ROUTER_MAX_PARAM_NAME 32
 
 struct router {
@@ -115,29 +115,11 @@ static bool method_valid(const char *m)
     return n > 0 && n <= ROUTER_MAX_METHOD;
 }
 
-/* Route scopes are exact scope names: segments of [a-zA-Z0-9_.-] joined by
-   ':'. Wildcards belong to granted scopes (tokens), never to routes. */
+/* A route's scope is a scope name as tokens are granted them, but exact:
+   wildcards belong to granted scopes, never to routes. */
 static bool scope_valid(const char *s)
 {
-    size_t n = strlen(s);
-    bool seg_empty = true;
-
-    if (n == 0 || n > ROUTER_MAX_SCOPE)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (c == ':') {
-            if (seg_empty)
-                return false;
-            seg_empty = true;
-        } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                   c == '_' || c == '.' || c == '-') {
-            seg_empty = false;
-        } else {
-            return false;
-        }
-    }
-    return !seg_empty;
+    return auth_scope_valid(s) && !strchr(s, '*');
 }
 
 /* RFC 3986 pchar without percent-encoding (paths are matched decoded). */

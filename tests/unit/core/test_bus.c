@@ -35,6 +35,7 @@
 #include "core/log.h"
 #include "core/loopq.h"
 #include "core/store.h"
+#include "tests/unit/tmpdir.h"
 
 struct fx {
     char dir[256];
@@ -72,13 +73,11 @@ static void fx_open_store(struct fx *f)
 
 static int fx_setup(void **state)
 {
-    const char *tmp = getenv("TMPDIR");
     struct fx *f = calloc(1, sizeof(*f));
 
     if (!f)
         return -1;
-    snprintf(f->dir, sizeof(f->dir), "%s/rd-bus-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(f->dir)) {
+    if (test_tmpdir_make(f->dir, sizeof(f->dir), "rd-bus") != 0) {
         free(f);
         return -1;
     }
@@ -96,25 +95,13 @@ static int fx_setup(void **state)
 static int fx_teardown(void **state)
 {
     struct fx *f = *state;
-    DIR *d;
-    struct dirent *e;
 
     loopq_free(f->q);
     bus_free(f->b);
     event_base_free(f->base);
     store_close(f->s);
     json_decref(f->hooked);
-    d = opendir(f->dir);
-    while (d && (e = readdir(d))) {
-        char p[600];
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(p, sizeof(p), "%s/%s", f->dir, e->d_name);
-        unlink(p);
-    }
-    if (d)
-        closedir(d);
-    rmdir(f->dir);
+    test_tmpdir_remove(f->dir);
     free(f);
     return 0;
 }

@@ -18,6 +18,7 @@
 
 #include "core/config.h"
 #include "core/core_conf.h"
+#include "tests/unit/tmpdir.h"
 
 struct tconf {
     const char *name;
@@ -40,21 +41,19 @@ static const struct rd_cfg_key tkeys[] = {
     RD_CFG_END,
 };
 
-static char tmpdir[64];
+static char tmpdir[256];
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/rd-test-config-XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return test_tmpdir_make(tmpdir, sizeof(tmpdir), "rd-test-config");
 }
 
 static int teardown(void **state)
 {
-    char cmd[128];
     (void)state;
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    test_tmpdir_remove(tmpdir);
+    return 0;
 }
 
 /* Writes text to <tmpdir>/name and returns the path (static buffer). */

@@ -27,6 +27,7 @@
 
 #include "core/log.h"
 #include "core/store.h"
+#include "tests/unit/tmpdir.h"
 
 struct fx {
     char dir[256];
@@ -36,13 +37,11 @@ struct fx {
 
 static int fx_setup(void **state)
 {
-    const char *tmp = getenv("TMPDIR");
     struct fx *f = calloc(1, sizeof(*f));
 
     if (!f)
         return -1;
-    snprintf(f->dir, sizeof(f->dir), "%s/rd-store-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(f->dir)) {
+    if (test_tmpdir_make(f->dir, sizeof(f->dir), "rd-store") != 0) {
         free(f);
         return -1;
     }
@@ -54,21 +53,9 @@ static int fx_setup(void **state)
 static int fx_teardown(void **state)
 {
     struct fx *f = *state;
-    DIR *d;
-    struct dirent *e;
 
     store_close(f->s);
-    d = opendir(f->dir);
-    while (d && (e = readdir(d))) {
-        char p[600];
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(p, sizeof(p), "%s/%s", f->dir, e->d_name);
-        unlink(p);
-    }
-    if (d)
-        closedir(d);
-    rmdir(f->dir);
+    test_tmpdir_remove(f->dir);
     free(f);
     return 0;
 }

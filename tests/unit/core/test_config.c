@@ -59,7 +59,7 @@ static int teardown(void **state)
 /* Writes text to <tmpdir>/name and returns the path (static buffer). */
 static const char *write_file(const char *name, const char *text)
 {
-    static char path[256];
+    static char path[512];
     FILE *f;
 
     snprintf(path, sizeof(path), "%s/%s", tmpdir, name);

@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: MIT
 # tests/browser/run.sh -- the browser test, run by `make check`: starts the
 # real relengd from the build tree (temporary state directory, 127.0.0.1 port
-# 0, the example and hostcheck modules, web/ from the source tree), runs
-# overview.test.mjs with node's test runner (Debian's chromium, headless,
+# 0, the example and hostcheck modules plus every appliance module that is
+# built, web/ from the source tree), runs every *.test.mjs here with node's
+# test runner (Debian's chromium, headless,
 # driven by playwright-core), then stops the daemon with SIGTERM and requires
 # exit 0. Exits with node's status; 77 (skipped) only with
 # RELENGD_SKIP_BROWSER=1. node_modules is installed with `npm ci` next to a
@@ -105,6 +106,13 @@ for v in $(env | sed -n 's/^\(RELENGD_[A-Za-z0-9_]*\)=.*/\1/p'); do
   unset "$v"
 done
 
+# The appliance modules that are built join the test modules; a module's
+# browser test (<module>.test.mjs) skips itself when its module is absent.
+modules="example hostcheck"
+for m in proxy graph dispatch partials; do
+  [ -f "$top_builddir/modules/.libs/$m.so" ] && modules="$modules $m"
+done
+
 mkdir "$tmp/state"
 RELENGD_ADMIN_TOKEN=$token "$relengd" \
   -c "$top_srcdir/etc/relengd.conf" \
@@ -112,7 +120,7 @@ RELENGD_ADMIN_TOKEN=$token "$relengd" \
   --listen 127.0.0.1:0 \
   --ready-file "$tmp/ready.json" \
   --module-dir "$module_path" \
-  --modules "example hostcheck" \
+  --modules "$modules" \
   --set "http.web_root=$top_srcdir/web" \
   --set auth.anonymous_read=yes \
   --log-level debug \
@@ -154,7 +162,8 @@ say "the screenshot goes to $work/overview.png"
     PLAYWRIGHT_DIR=$deps \
     SCREENSHOT=$work/overview.png \
     CHROMIUM=$chromium \
-    node --test --test-reporter=tap "$src/overview.test.mjs"
+    RELENGD_MODULES=$modules \
+    node --test --test-reporter=tap --test-concurrency=1 "$src"/*.test.mjs
 )
 node_rc=$?
 

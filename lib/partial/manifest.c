@@ -209,7 +209,7 @@ static int emit_both(struct build *b, char *s)
     return lines_add(&b->v3, s);
 }
 
-static int add_entry(struct build *b, const char *path, bool is_patch)
+static int add_entry(struct build *b, const char *path, size_t ti, bool is_patch)
 {
     char *name = is_patch ? fmt_line("%s.patch", path) : strdup(path);
 
@@ -217,13 +217,14 @@ static int add_entry(struct build *b, const char *path, bool is_patch)
         return RD_ENOMEM;
     b->entries[b->n_entries].name = name;
     b->entries[b->n_entries].path = path;
+    b->entries[b->n_entries].to_index = ti;
     b->entries[b->n_entries].is_patch = is_patch;
     b->n_entries++;
     return RD_OK;
 }
 
 /* add "f" or add-if "ext" "f", and the file as an entry. */
-static int emit_add(struct build *b, const char *f)
+static int emit_add(struct build *b, const char *f, size_t ti)
 {
     char ext[4096];
     int rc;
@@ -232,17 +233,17 @@ static int emit_add(struct build *b, const char *f)
         rc = emit_both(b, fmt_line("add-if \"%s\" \"%s\"", ext, f));
     else
         rc = emit_both(b, fmt_line("add \"%s\"", f));
-    return rc == RD_OK ? add_entry(b, f, false) : rc;
+    return rc == RD_OK ? add_entry(b, f, ti, false) : rc;
 }
 
 /* add-if-not "f" "f": v3 only (v2 has no add-if-not). */
-static int emit_add_if_not(struct build *b, const char *f)
+static int emit_add_if_not(struct build *b, const char *f, size_t ti)
 {
     int rc = lines_add(&b->v3, fmt_line("add-if-not \"%s\" \"%s\"", f, f));
-    return rc == RD_OK ? add_entry(b, f, false) : rc;
+    return rc == RD_OK ? add_entry(b, f, ti, false) : rc;
 }
 
-static int emit_patch(struct build *b, const char *f)
+static int emit_patch(struct build *b, const char *f, size_t ti)
 {
     char ext[4096];
     int rc;
@@ -251,7 +252,7 @@ static int emit_patch(struct build *b, const char *f)
         rc = emit_both(b, fmt_line("patch-if \"%s\" \"%s.patch\" \"%s\"", ext, f, f));
     else
         rc = emit_both(b, fmt_line("patch \"%s.patch\" \"%s\"", f, f));
-    return rc == RD_OK ? add_entry(b, f, true) : rc;
+    return rc == RD_OK ? add_entry(b, f, ti, true) : rc;
 }
 
 /* One removed-files line, normalised as the script's echo does: CR
@@ -504,17 +505,17 @@ int partial_manifest_build(const struct partial_rules *rules, const struct parti
         f = hit->path;
         switch (partial_classify(rules, f)) {
         case PARTIAL_CLASS_ADD_IF_NOT:
-            rc = emit_add_if_not(&b, f);
+            rc = emit_add_if_not(&b, f, hit->i);
             break;
         case PARTIAL_CLASS_FORCED:
-            rc = emit_add(&b, f);
+            rc = emit_add(&b, f, hit->i);
             break;
         case PARTIAL_CLASS_DIFF:
             c = in->choice[hit->i];
             if (c == PARTIAL_PATCH)
-                rc = emit_patch(&b, f);
+                rc = emit_patch(&b, f, hit->i);
             else if (c == PARTIAL_FULL)
-                rc = emit_add(&b, f);
+                rc = emit_add(&b, f, hit->i);
             else if (c != PARTIAL_SAME)
                 rc = rd_error_set(err, RD_EINVAL, "%.200s: unknown choice %d", f, (int)c);
             break;
@@ -528,9 +529,9 @@ int partial_manifest_build(const struct partial_rules *rules, const struct parti
         if (sorted_has(from, in->n_from, f))
             continue;
         if (partial_classify(rules, f) == PARTIAL_CLASS_ADD_IF_NOT)
-            rc = emit_add_if_not(&b, f);
+            rc = emit_add_if_not(&b, f, to[k].i);
         else
-            rc = emit_add(&b, f);
+            rc = emit_add(&b, f, to[k].i);
         if (rc != RD_OK)
             goto out;
     }

@@ -70,6 +70,7 @@ struct partial_rules {
 struct partial_entry {
     char *name;
     const char *path; /* borrowed from the input to_files */
+    size_t to_index;  /* of path in the input to_files */
     bool is_patch;
 };
 

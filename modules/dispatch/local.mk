@@ -1,3 +1,25 @@
 # SPDX-License-Identifier: MIT
 # modules/dispatch/local.mk -- included by the top-level Makefile.am: the dispatch
 # module, its tools and its tests.
+
+noinst_LTLIBRARIES += modules/libdispatch_core.la
+modules_libdispatch_core_la_SOURCES = modules/dispatch/module.c modules/dispatch/dispatch.h \
+	modules/dispatch/queue.c modules/dispatch/routes_worker.c modules/dispatch/routes_log.c \
+	modules/dispatch/routes_artifact.c modules/dispatch/routes_admin.c \
+	modules/dispatch/sql.c modules/dispatch/sql.h \
+	modules/dispatch/placement.c modules/dispatch/placement.h \
+	modules/dispatch/lease.c modules/dispatch/lease.h \
+	modules/dispatch/logchunk.c modules/dispatch/logchunk.h \
+	modules/dispatch/names.c modules/dispatch/names.h
+modules_libdispatch_core_la_LIBADD = $(LZMA_LIBS) $(OPENSSL_LIBS) -lm
+nodist_modules_libdispatch_core_la_SOURCES = modules/dispatch/openapi.json.h
+BUILT_SOURCES += modules/dispatch/openapi.json.h
+CLEANFILES += modules/dispatch/openapi.json.h
+modules/dispatch/module.lo: modules/dispatch/openapi.json.h
+pkglib_LTLIBRARIES += modules/dispatch.la
+modules_dispatch_la_SOURCES =
+modules_dispatch_la_LIBADD = modules/libdispatch_core.la $(JANSSON_LIBS) $(SQLITE3_LIBS) \
+	$(LZMA_LIBS) $(OPENSSL_LIBS) -lm
+modules_dispatch_la_LDFLAGS = $(MODULE_LDFLAGS)
+EXTRA_DIST += modules/dispatch/openapi.json modules/dispatch/README.md
+dist_confmods_DATA += etc/modules.d/dispatch.conf

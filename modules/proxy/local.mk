@@ -1,3 +1,23 @@
 # SPDX-License-Identifier: MIT
 # modules/proxy/local.mk -- included by the top-level Makefile.am: the proxy
 # module, its tools and its tests.
+
+# ----------------------------------------------------------- the module
+noinst_LTLIBRARIES += modules/libproxy_core.la
+modules_libproxy_core_la_SOURCES = modules/proxy/module.c modules/proxy/proxy.h \
+	modules/proxy/http_req.c modules/proxy/http_req.h \
+	modules/proxy/cache_key.c modules/proxy/cache_key.h \
+	modules/proxy/fresh.c modules/proxy/fresh.h \
+	modules/proxy/index.c modules/proxy/store.c modules/proxy/server.c \
+	modules/proxy/upstream.c modules/proxy/api.c
+nodist_modules_libproxy_core_la_SOURCES = modules/proxy/openapi.json.h
+modules_libproxy_core_la_LIBADD = $(LIBEVENT_LIBS) $(CURL_LIBS) $(OPENSSL_LIBS) $(JANSSON_LIBS) \
+	$(SQLITE3_LIBS)
+BUILT_SOURCES += modules/proxy/openapi.json.h
+CLEANFILES += modules/proxy/openapi.json.h
+modules/proxy/module.lo: modules/proxy/openapi.json.h
+pkglib_LTLIBRARIES += modules/proxy.la
+modules_proxy_la_SOURCES =
+modules_proxy_la_LIBADD = modules/libproxy_core.la
+modules_proxy_la_LDFLAGS = $(MODULE_LDFLAGS)
+EXTRA_DIST += modules/proxy/openapi.json modules/proxy/README.md

@@ -6,9 +6,28 @@
 # Host-independent: tree diffing, manifest rules, generation, apply-to-verify.
 # Used by the partials module and by relengd-mar make-partial.
 noinst_LTLIBRARIES += lib/partial/libpartial.la
-lib_partial_libpartial_la_SOURCES = lib/partial/manifest.c lib/partial/manifest.h
+lib_partial_libpartial_la_SOURCES = lib/partial/manifest.c lib/partial/manifest.h \
+	lib/partial/apply.c lib/partial/apply.h lib/partial/generate.c lib/partial/generate.h
 
 check_PROGRAMS += tests/unit/partial/test_manifest
 tests_unit_partial_test_manifest_SOURCES = tests/unit/partial/test_manifest.c
 tests_unit_partial_test_manifest_CFLAGS = $(TEST_CFLAGS)
 tests_unit_partial_test_manifest_LDADD = lib/partial/libpartial.la $(CMOCKA_LIBS)
+
+check_PROGRAMS += tests/unit/partial/test_generate
+tests_unit_partial_test_generate_SOURCES = tests/unit/partial/test_generate.c
+tests_unit_partial_test_generate_CFLAGS = $(TEST_CFLAGS)
+tests_unit_partial_test_generate_LDADD = lib/partial/libpartial.la $(RDLIB_LIBS) $(CMOCKA_LIBS)
+EXTRA_DIST += tests/unit/partial/trees.h
+
+# ------------------------------------------------------- the partials module
+noinst_LTLIBRARIES += modules/libpartials_core.la
+modules_libpartials_core_la_SOURCES = modules/partials/module.c modules/partials/partials.h \
+	modules/partials/spec.c modules/partials/spec.h modules/partials/store.c \
+	modules/partials/cache.c modules/partials/cache.h modules/partials/job.c \
+	modules/partials/api.c modules/partials/signing.h
+nodist_modules_libpartials_core_la_SOURCES = modules/partials/openapi.json.h
+BUILT_SOURCES += modules/partials/openapi.json.h
+CLEANFILES += modules/partials/openapi.json.h
+modules/partials/module.lo: modules/partials/openapi.json.h
+EXTRA_DIST += modules/partials/openapi.json modules/partials/README.md

@@ -23,3 +23,9 @@ modules_dispatch_la_LIBADD = modules/libdispatch_core.la $(JANSSON_LIBS) $(SQLIT
 modules_dispatch_la_LDFLAGS = $(MODULE_LDFLAGS)
 EXTRA_DIST += modules/dispatch/openapi.json modules/dispatch/README.md
 dist_confmods_DATA += etc/modules.d/dispatch.conf
+
+# relengd-worker, the agent on each worker machine (worker/README.md).
+bin_PROGRAMS += worker/relengd-worker
+worker_relengd_worker_SOURCES = worker/main.c worker/wconf.c worker/wconf.h \
+	worker/whttp.c worker/whttp.h worker/task.c worker/task.h
+worker_relengd_worker_LDADD = $(CURL_LIBS) $(JANSSON_LIBS) $(OPENSSL_LIBS) -lpthread

@@ -615,7 +615,8 @@ static int graph_set(struct gx *x, const char *state, bool resolved)
     sqlite3_bind_int(st, 4, x->finals_released);
     if (sqlite3_step(st) != SQLITE_DONE)
         return gx_sqlerr(x, "updating a graph");
-    snprintf(x->gstate, sizeof(x->gstate), "%s", state);
+    if (state != x->gstate)
+        snprintf(x->gstate, sizeof(x->gstate), "%s", state);
     return RD_OK;
 }
 
@@ -1281,11 +1282,14 @@ static int coalesce(struct gx *x, const char *gid, const struct graph_spec *s)
             rc = task_load(x, w.v[i].id, &t);
             if (rc != RD_OK || labelmap_get(&labels, t.label) == SIZE_MAX)
                 continue;
+            /* every match is marked before any dependent is released, so
+               that a superseded task's superseded dependents are not
+               blocked first */
             if (t.state == GS_UNSCHEDULED || t.state == GS_PENDING || t.state == GS_INACTIVE)
                 rc = abort_task(x, &t, GS_SUPERSEDED, "superseded");
-            if (rc == RD_OK)
-                rc = drain(x);
         }
+        if (rc == RD_OK)
+            rc = drain(x);
     }
 out:
     labelmap_fini(&labels);

@@ -26,7 +26,7 @@ dist_graphtpl_DATA = etc/graph/try.json etc/graph/release.json
 # ------------------------------------------------------------ unit tests
 GRAPH_TEST_LDADD = modules/libgraph_core.la tests/fakes/libfakehost.la $(CORE_LIBS) $(CMOCKA_LIBS)
 check_PROGRAMS += tests/unit/graph/test_spec tests/unit/graph/test_state \
-	tests/unit/graph/test_template
+	tests/unit/graph/test_template tests/unit/graph/test_module
 tests_unit_graph_test_spec_SOURCES = tests/unit/graph/test_spec.c
 tests_unit_graph_test_spec_CFLAGS = $(TEST_CFLAGS)
 tests_unit_graph_test_spec_LDADD = $(GRAPH_TEST_LDADD)
@@ -36,3 +36,6 @@ tests_unit_graph_test_state_LDADD = $(GRAPH_TEST_LDADD)
 tests_unit_graph_test_template_SOURCES = tests/unit/graph/test_template.c
 tests_unit_graph_test_template_CFLAGS = $(TEST_CFLAGS)
 tests_unit_graph_test_template_LDADD = $(GRAPH_TEST_LDADD)
+tests_unit_graph_test_module_SOURCES = tests/unit/graph/test_module.c
+tests_unit_graph_test_module_CFLAGS = $(TEST_CFLAGS)
+tests_unit_graph_test_module_LDADD = $(GRAPH_TEST_LDADD)

@@ -30,3 +30,38 @@ check_PROGRAMS += tests/unit/lib/test_mar_fixtures
 tests_unit_lib_test_mar_fixtures_SOURCES = tests/unit/lib/test_mar_fixtures.c
 tests_unit_lib_test_mar_fixtures_CFLAGS = $(TEST_CFLAGS)
 tests_unit_lib_test_mar_fixtures_LDADD = $(LIBTEST_LDADD)
+check_PROGRAMS += tests/unit/lib/test_mar_write
+tests_unit_lib_test_mar_write_SOURCES = tests/unit/lib/test_mar_write.c
+tests_unit_lib_test_mar_write_CFLAGS = $(TEST_CFLAGS)
+tests_unit_lib_test_mar_write_LDADD = $(LIBTEST_LDADD)
+check_PROGRAMS += tests/unit/lib/test_mar_robust
+tests_unit_lib_test_mar_robust_SOURCES = tests/unit/lib/test_mar_robust.c
+tests_unit_lib_test_mar_robust_CFLAGS = $(TEST_CFLAGS)
+tests_unit_lib_test_mar_robust_LDADD = $(LIBTEST_LDADD)
+check_PROGRAMS += tests/unit/lib/test_mbsdiff
+tests_unit_lib_test_mbsdiff_SOURCES = tests/unit/lib/test_mbsdiff.c
+tests_unit_lib_test_mbsdiff_CFLAGS = $(TEST_CFLAGS)
+tests_unit_lib_test_mbsdiff_LDADD = $(LIBTEST_LDADD)
+
+# ------------------------------------------------------------------ fuzz
+# The MAR reader's libFuzzer target, built by clang straight from the
+# library's sources (automake's flags and libtool stay out of it), and a
+# bounded run of it in make check. Without clang the script skips.
+FUZZ_MAR_SRCS = lib/fuzz/fuzz_mar.c lib/mar/read.c lib/mar/name.c lib/mar/compress.c \
+	lib/mar/extract.c lib/mar/verify.c lib/hash/crc32.c lib/hash/digest.c
+EXTRA_DIST += lib/fuzz/fuzz_mar.c
+lib/fuzz/fuzz_mar: $(FUZZ_MAR_SRCS:%=$(srcdir)/%)
+	$(AM_V_CCLD)$(MKDIR_P) lib/fuzz && if test -n "$(CLANG)"; then \
+		$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+		-include $(top_builddir)/config.h -I$(top_srcdir) -I$(top_builddir) -D_GNU_SOURCE \
+		$(LZMA_CFLAGS) $(OPENSSL_CFLAGS) $(JANSSON_CFLAGS) $(SQLITE3_CFLAGS) $(CURL_CFLAGS) \
+		$(LIBEVENT_CFLAGS) -o $@ $(FUZZ_MAR_SRCS:%=$(srcdir)/%) \
+		$(LZMA_LIBS) $(BZ2_LIBS) $(OPENSSL_LIBS) -lpthread; \
+	else echo "no clang: lib/fuzz/fuzz_mar not built"; fi
+CLEANFILES += lib/fuzz/fuzz_mar
+# The fuzz run needs the target; nothing else depends on it. (Named through a
+# variable: the log's rule itself is automake's.)
+FUZZ_MAR_LOG = tests/unit/lib/fuzz_mar.sh.log
+$(FUZZ_MAR_LOG): lib/fuzz/fuzz_mar
+TESTS += tests/unit/lib/fuzz_mar.sh
+dist_check_SCRIPTS += tests/unit/lib/fuzz_mar.sh

@@ -85,10 +85,14 @@ static int open_subdir(int dir_fd, const char *name, int *out, struct rd_error *
             return rd_error_set(err, RD_EIO, "mkdir %s: %s", name, strerror(errno));
         fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     }
+    if (fd < 0 && (errno == ELOOP || errno == ENOTDIR)) {
+        struct stat st;
+        bool is_link = fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
+        return rd_error_set(err, RD_EINVAL, "%s: %s", name,
+                            is_link ? "is a symbolic link, not followed" : "not a directory");
+    }
     if (fd < 0)
-        return rd_error_set(err, errno == ELOOP || errno == ENOTDIR ? RD_EINVAL : RD_EIO,
-                            "directory %s: %s", name,
-                            errno == ELOOP ? "is a symbolic link" : strerror(errno));
+        return rd_error_set(err, RD_EIO, "directory %s: %s", name, strerror(errno));
     *out = fd;
     return RD_OK;
 }
@@ -117,8 +121,12 @@ static int extract_one(const struct mar *m, const struct mar_entry *e, int root_
     fd = openat(dir_fd, comp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                 (mode_t)(e->flags & 0777));
     if (fd < 0) {
-        rc = rd_error_set(err, errno == EEXIST ? RD_ECONFLICT : RD_EIO, "%s",
-                          errno == EEXIST ? "already exists (duplicate entry?)" : strerror(errno));
+        if (errno == EEXIST)
+            rc = rd_error_set(err, RD_ECONFLICT, "already exists (duplicate entry?), not replaced");
+        else if (errno == ELOOP)
+            rc = rd_error_set(err, RD_EINVAL, "is a symbolic link, not followed");
+        else
+            rc = rd_error_set(err, RD_EIO, "%s", strerror(errno));
         goto out;
     }
     {

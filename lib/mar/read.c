@@ -208,6 +208,12 @@ static int parse_sections(struct mar *m, uint32_t content_start, struct rd_error
         }
         pos += size;
     }
+    /* Mozilla's writers put the content right after the sections; a gap
+       means the counts or sizes above are not what they claim. */
+    if (pos != content_start)
+        return rd_error_set(err, RD_ECORRUPT,
+                            "additional sections end at %llu but the content starts at %u",
+                            (unsigned long long)pos, content_start);
     m->n_sections = count;
     m->content_start = (uint32_t)pos;
     return RD_OK;

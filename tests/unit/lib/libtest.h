@@ -62,7 +62,8 @@ static inline void lt_rmtree(const char *dir)
         struct stat st;
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
             continue;
-        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+        if (snprintf(p, sizeof(p), "%s/%s", dir, e->d_name) >= (int)sizeof(p))
+            continue;
         if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
             lt_rmtree(p);
         else

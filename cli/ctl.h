@@ -63,6 +63,8 @@ struct ctl_command {
 };
 
 /* Command groups defined in other files go here. */
+extern const struct ctl_command ctl_graph_commands[]; /* cli/ctl_graph.c */
+extern const struct ctl_command ctl_task_commands[];  /* cli/ctl_graph.c */
 
 /* Returned by ctl_getopt() besides option values. */
 #define CTL_OPT_END (-1)

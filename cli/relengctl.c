@@ -1076,6 +1076,8 @@ static const struct ctl_command top_commands[] = {
      "--follow one JSON envelope per line.\n",
      cmd_events, NULL},
     {"token", "COMMAND", "Manage API tokens: create, list, revoke.", NULL, NULL, token_commands},
+    {"graph", "COMMAND", "Task graphs: submit, show, activate.", NULL, NULL, ctl_graph_commands},
+    {"task", "COMMAND", "Tasks of a graph: rerun, cancel, release.", NULL, NULL, ctl_task_commands},
     {"help", "[COMMAND...]", "Show help for relengctl or one of its commands.", NULL, cmd_help,
      NULL},
     {NULL, NULL, NULL, NULL, NULL, NULL},

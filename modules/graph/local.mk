@@ -39,3 +39,7 @@ tests_unit_graph_test_template_LDADD = $(GRAPH_TEST_LDADD)
 tests_unit_graph_test_module_SOURCES = tests/unit/graph/test_module.c
 tests_unit_graph_test_module_CFLAGS = $(TEST_CFLAGS)
 tests_unit_graph_test_module_LDADD = $(GRAPH_TEST_LDADD)
+
+
+# ----------------------------------------------------------------- tools
+cli_relengctl_SOURCES += cli/ctl_graph.c

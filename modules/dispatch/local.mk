@@ -29,3 +29,15 @@ bin_PROGRAMS += worker/relengd-worker
 worker_relengd_worker_SOURCES = worker/main.c worker/wconf.c worker/wconf.h \
 	worker/whttp.c worker/whttp.h worker/task.c worker/task.h
 worker_relengd_worker_LDADD = $(CURL_LIBS) $(JANSSON_LIBS) $(OPENSSL_LIBS) -lpthread
+
+# Unit tests: pure logic in tables; the module through the fake host.
+check_PROGRAMS += tests/unit/dispatch/test_pure
+tests_unit_dispatch_test_pure_SOURCES = tests/unit/dispatch/test_pure.c
+tests_unit_dispatch_test_pure_CFLAGS = $(TEST_CFLAGS)
+tests_unit_dispatch_test_pure_LDADD = modules/libdispatch_core.la $(CORE_LIBS) $(CMOCKA_LIBS) \
+	$(LZMA_LIBS) -lm
+check_PROGRAMS += tests/unit/dispatch/test_module
+tests_unit_dispatch_test_module_SOURCES = tests/unit/dispatch/test_module.c
+tests_unit_dispatch_test_module_CFLAGS = $(TEST_CFLAGS)
+tests_unit_dispatch_test_module_LDADD = modules/libdispatch_core.la tests/fakes/libfakehost.la \
+	$(CORE_LIBS) $(CMOCKA_LIBS) $(LZMA_LIBS) $(OPENSSL_LIBS) -lm

@@ -21,3 +21,11 @@ modules_proxy_la_SOURCES =
 modules_proxy_la_LIBADD = modules/libproxy_core.la
 modules_proxy_la_LDFLAGS = $(MODULE_LDFLAGS)
 EXTRA_DIST += modules/proxy/openapi.json modules/proxy/README.md
+
+# ------------------------------------------------------ end-to-end tests
+check_PROGRAMS += tests/e2e/test_proxy
+tests_e2e_test_proxy_SOURCES = tests/e2e/test_proxy.c tests/e2e/proxy_util.c \
+	tests/e2e/proxy_util.h
+tests_e2e_test_proxy_CFLAGS = $(TEST_CFLAGS)
+tests_e2e_test_proxy_LDADD = $(E2E_LDADD)
+EXTRA_DIST += tests/e2e/proxy_origin.py

@@ -425,22 +425,26 @@ static struct proxy_backend *backend_by_name(struct proxy *p, const char *name, 
 static struct proxy_backend *backend_by_uri(struct proxy *p, const struct proxy_uri *u,
                                             const char *norm, const char **path)
 {
+    struct proxy_backend *best = NULL;
+    size_t best_len = 0;
+
+    /* The longest matching prefix wins: /ca beats "" on the same host. */
     for (size_t i = 0; i < p->n_backends; i++) {
         struct proxy_backend *be = &p->backends[i];
         size_t pl = strlen(be->prefix);
         if (strcmp(be->scheme, u->scheme) != 0 || strcmp(be->host, u->host) != 0 ||
             be->port != u->port)
             continue;
-        if (pl == 0) {
-            *path = norm;
-            return be;
-        }
-        if (strncmp(norm, be->prefix, pl) == 0 && (norm[pl] == '/' || norm[pl] == '?')) {
-            *path = norm + pl;
-            return be;
+        if (pl > 0 && (strncmp(norm, be->prefix, pl) != 0 || (norm[pl] != '/' && norm[pl] != '?')))
+            continue;
+        if (!best || pl > best_len) {
+            best = be;
+            best_len = pl;
         }
     }
-    return NULL;
+    if (best)
+        *path = norm + best_len;
+    return best;
 }
 
 /* Starts (or joins) the fetch of key and makes c a reader. */

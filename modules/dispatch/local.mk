@@ -41,3 +41,12 @@ tests_unit_dispatch_test_module_SOURCES = tests/unit/dispatch/test_module.c
 tests_unit_dispatch_test_module_CFLAGS = $(TEST_CFLAGS)
 tests_unit_dispatch_test_module_LDADD = modules/libdispatch_core.la tests/fakes/libfakehost.la \
 	$(CORE_LIBS) $(CMOCKA_LIBS) $(LZMA_LIBS) $(OPENSSL_LIBS) -lm
+
+# End-to-end: the real daemon with real relengd-worker processes.
+noinst_LTLIBRARIES += tests/e2e/libdispatchutil.la
+tests_e2e_libdispatchutil_la_SOURCES = tests/e2e/dispatch_util.c tests/e2e/dispatch_util.h
+tests_e2e_libdispatchutil_la_CFLAGS = $(TEST_CFLAGS)
+check_PROGRAMS += tests/e2e/test_dispatch
+tests_e2e_test_dispatch_SOURCES = tests/e2e/test_dispatch.c
+tests_e2e_test_dispatch_CFLAGS = $(TEST_CFLAGS)
+tests_e2e_test_dispatch_LDADD = tests/e2e/libdispatchutil.la $(E2E_LDADD) $(OPENSSL_LIBS)

@@ -313,7 +313,8 @@ static int emit_removed_files(struct build *b, const char *text, struct rd_error
         }
         p += len + (nl ? 1 : 0);
     }
-    qsort(l.v, l.n, sizeof(*l.v), cmp_str_rev);
+    if (l.n > 1)
+        qsort(l.v, l.n, sizeof(*l.v), cmp_str_rev);
     for (size_t i = 0; i < l.n; i++) {
         char *f = l.v[i];
         size_t len = strlen(f);
@@ -368,7 +369,8 @@ static int implied_dirs(const char *const *files, size_t n, struct lines *out)
             if (rc != RD_OK)
                 goto out;
         }
-    qsort(all.v, all.n, sizeof(*all.v), cmp_str);
+    if (all.n > 1)
+        qsort(all.v, all.n, sizeof(*all.v), cmp_str);
     for (size_t i = 0; i < all.n; i++) {
         if (out->n > 0 && strcmp(out->v[out->n - 1], all.v[i]) == 0)
             continue;

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -451,13 +452,19 @@ static void fetch_done(void *arg, CURL *easy, CURLcode result)
     struct fetch_one *fo = arg;
     struct pjob *j = fo->j;
     long status = 0;
+    char *scheme = NULL;
+    bool is_http;
     int rc = RD_OK;
 
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(easy, CURLINFO_SCHEME, &scheme);
+    /* only http(s) is allowed; another scheme is a test's file:// stand-in,
+       which has no status code */
+    is_http = scheme && strncasecmp(scheme, "http", 4) == 0;
     if (fclose(fo->f) != 0 && result == CURLE_OK)
         result = CURLE_WRITE_ERROR;
     fo->f = NULL;
-    if (result == CURLE_OK && status == 200) {
+    if (result == CURLE_OK && (status == 200 || !is_http)) {
         if (rename(fo->part, fo->final) != 0)
             rc = rd_error_set(&j->err, RD_EIO, "saving the download: %s", strerror(errno));
     } else {

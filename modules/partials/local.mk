@@ -31,3 +31,19 @@ BUILT_SOURCES += modules/partials/openapi.json.h
 CLEANFILES += modules/partials/openapi.json.h
 modules/partials/module.lo: modules/partials/openapi.json.h
 EXTRA_DIST += modules/partials/openapi.json modules/partials/README.md
+pkglib_LTLIBRARIES += modules/partials.la
+modules_partials_la_SOURCES =
+modules_partials_la_LIBADD = modules/libpartials_core.la lib/partial/libpartial.la $(RDLIB_LIBS) \
+	$(JANSSON_LIBS) $(SQLITE3_LIBS) $(CURL_LIBS)
+modules_partials_la_LDFLAGS = $(MODULE_LDFLAGS)
+dist_confmods_DATA += etc/modules.d/partials.conf
+
+PARTIALS_TEST_LDADD = modules/libpartials_core.la lib/partial/libpartial.la $(RDLIB_LIBS) \
+	tests/fakes/libfakehost.la $(CORE_LIBS) $(CMOCKA_LIBS)
+check_PROGRAMS += tests/unit/partials/test_spec tests/unit/partials/test_module
+tests_unit_partials_test_spec_SOURCES = tests/unit/partials/test_spec.c
+tests_unit_partials_test_spec_CFLAGS = $(TEST_CFLAGS)
+tests_unit_partials_test_spec_LDADD = $(PARTIALS_TEST_LDADD)
+tests_unit_partials_test_module_SOURCES = tests/unit/partials/test_module.c
+tests_unit_partials_test_module_CFLAGS = $(TEST_CFLAGS)
+tests_unit_partials_test_module_LDADD = $(PARTIALS_TEST_LDADD)

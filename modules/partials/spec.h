@@ -36,7 +36,6 @@ struct partials_conf {
     const char *s3_secret_key;
     uint64_t remote_timeout_ms;
     const char *signing_key; /* key name handed to the signing service; "" default */
-    int64_t keep_jobs;       /* finished jobs kept (their files); older ones pruned */
 };
 
 extern const struct rd_cfg_key partials_keys[];

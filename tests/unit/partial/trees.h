@@ -43,7 +43,8 @@ struct tree {
     size_t n;
 };
 
-static void tree_add(struct tree *t, const char *name, const void *data, size_t len, unsigned mode)
+static inline void tree_add(struct tree *t, const char *name, const void *data, size_t len,
+                            unsigned mode)
 {
     struct tree_file *f = &t->files[t->n++];
     f->name = name;
@@ -53,19 +54,19 @@ static void tree_add(struct tree *t, const char *name, const void *data, size_t 
     f->mode = mode;
 }
 
-static void tree_add_str(struct tree *t, const char *name, const char *s)
+static inline void tree_add_str(struct tree *t, const char *name, const char *s)
 {
     tree_add(t, name, s, strlen(s), 0644);
 }
 
-static void tree_free(struct tree *t)
+static inline void tree_free(struct tree *t)
 {
     for (size_t i = 0; i < t->n; i++)
         free(t->files[i].data);
     t->n = 0;
 }
 
-static const struct tree_file *tree_find(const struct tree *t, const char *name)
+static inline const struct tree_file *tree_find(const struct tree *t, const char *name)
 {
     for (size_t i = 0; i < t->n; i++)
         if (strcmp(t->files[i].name, name) == 0)
@@ -73,7 +74,7 @@ static const struct tree_file *tree_find(const struct tree *t, const char *name)
     return NULL;
 }
 
-static char *trees_slurp(const char *path, size_t *len)
+static inline char *trees_slurp(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     char *buf;
@@ -98,7 +99,8 @@ static char *trees_slurp(const char *path, size_t *len)
 /* Compiles a generated C program (n_funcs functions; "change" alters one
    constant and adds a function, as a small source change does) into out.
    Returns 0 or -1. */
-static int trees_compile(const char *dir, const char *out, int n_funcs, bool change, bool shared)
+static inline int trees_compile(const char *dir, const char *out, int n_funcs, bool change,
+                                bool shared)
 {
     char src[512];
     FILE *f;
@@ -145,7 +147,7 @@ static int trees_compile(const char *dir, const char *out, int n_funcs, bool cha
 }
 
 /* A text resource of about 200 KB; "change" edits one line. */
-static char *trees_text(bool change, size_t *len)
+static inline char *trees_text(bool change, size_t *len)
 {
     size_t cap = 256 * 1024, n = 0;
     char *s = malloc(cap);
@@ -158,7 +160,7 @@ static char *trees_text(bool change, size_t *len)
 }
 
 /* Deterministic incompressible bytes. */
-static void trees_random(char *buf, size_t len, uint32_t seed)
+static inline void trees_random(char *buf, size_t len, uint32_t seed)
 {
     uint32_t x = seed * 2654435761u + 1;
     for (size_t i = 0; i < len; i++) {
@@ -172,12 +174,12 @@ static void trees_random(char *buf, size_t len, uint32_t seed)
 /* Fills from and to (see the file comment). locale_text varies one locale
    file so that a "second locale" shares every other file. Returns 0 or -1
    (compiler failure, printed). */
-static int trees_build(const char *workdir, struct tree *from, struct tree *to,
-                       const char *locale_text)
+static inline int trees_build(const char *workdir, struct tree *from, struct tree *to,
+                              const char *locale_text)
 {
     char exe1[512], exe2[512], lib1[512], lib2[512];
     char *data;
-    size_t len;
+    size_t len = 0;
     char rnd[4096];
 
     snprintf(exe1, sizeof(exe1), "%s/exe1", workdir);
@@ -247,8 +249,8 @@ static int trees_build(const char *workdir, struct tree *from, struct tree *to,
 
 /* Packs t as a complete MAR at path (xz; an updatev3.manifest adding every
    file first, as a complete update has). 0 or -1. */
-static int trees_pack(const struct tree *t, const char *path, const char *channel,
-                      const char *version)
+static inline int trees_pack(const struct tree *t, const char *path, const char *channel,
+                             const char *version)
 {
     struct mar_input in[40];
     struct mar_write_opts o;
@@ -279,7 +281,7 @@ static int trees_pack(const struct tree *t, const char *path, const char *channe
     return rc == RD_OK ? 0 : -1;
 }
 
-static int trees_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+static inline int trees_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st;
     (void)ftw;
@@ -287,7 +289,7 @@ static int trees_rm_entry(const char *path, const struct stat *st, int flag, str
 }
 
 /* rm -rf dir. */
-static void trees_rmrf(const char *dir)
+static inline void trees_rmrf(const char *dir)
 {
     nftw(dir, trees_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }

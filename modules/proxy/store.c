@@ -609,7 +609,8 @@ int proxy_store_load(struct proxy *p)
             goto out;
     }
     /* Files without a row (a kill between rename and the row's commit). */
-    qsort(lc.names, lc.n_names, sizeof(*lc.names), cmp_str);
+    if (lc.n_names)
+        qsort(lc.names, lc.n_names, sizeof(*lc.names), cmp_str);
     for (int i = 0; i < 256; i++) {
         DIR *d;
         struct dirent *de;

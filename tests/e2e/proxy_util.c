@@ -107,7 +107,7 @@ struct px *px_start(const char *main)
     if (asprintf(&conf,
                  "listen = 127.0.0.1:0\n"
                  "connect_timeout = 2s\n"
-                 "upstream_idle_timeout = 2s\n"
+                 "upstream_idle_timeout = 1s\n"
                  "flush_interval = 100ms\n"
                  "%s\n"
                  "[backend.o]\nurl = http://127.0.0.1:%d\ndefault_ttl = 1h\n"

@@ -558,7 +558,8 @@ static void test_forward_mode(void **state)
     snprintf(url, sizeof(url), "http://user@127.0.0.1:%d/fw.bin", x->origin_port);
     char *reply;
     char req[512];
-    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", url);
+    int n =
+        snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", url);
     reply = px_raw(x, req, (size_t)n, 5000);
     assert_non_null(strstr(reply, "HTTP/1.1 400 "));
     free(reply);

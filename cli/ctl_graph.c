@@ -296,5 +296,7 @@ const struct ctl_command ctl_task_commands[] = {
      cmd_task_cancel, NULL},
     {"release", "ID [--failed]", "Mark a waiting breakpoint finished (completed, or --failed).",
      "Needs the scope graph:operate.\n", cmd_task_release, NULL},
+    {"log", "ID [--run N] [--follow]", "Print a task's log (latest run), or follow it live.", NULL,
+     ctl_task_log, NULL},
     {NULL, NULL, NULL, NULL, NULL, NULL},
 };

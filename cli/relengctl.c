@@ -1078,6 +1078,8 @@ static const struct ctl_command top_commands[] = {
     {"token", "COMMAND", "Manage API tokens: create, list, revoke.", NULL, NULL, token_commands},
     {"graph", "COMMAND", "Task graphs: submit, show, activate.", NULL, NULL, ctl_graph_commands},
     {"task", "COMMAND", "Tasks of a graph: rerun, cancel, release.", NULL, NULL, ctl_task_commands},
+    {"worker", "COMMAND", "Workers of the farm: list, quarantine, unquarantine.", NULL, NULL,
+     ctl_worker_commands},
     {"help", "[COMMAND...]", "Show help for relengctl or one of its commands.", NULL, cmd_help,
      NULL},
     {NULL, NULL, NULL, NULL, NULL, NULL},

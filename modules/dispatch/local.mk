@@ -54,3 +54,4 @@ check_PROGRAMS += tests/e2e/test_dispatch_graph
 tests_e2e_test_dispatch_graph_SOURCES = tests/e2e/test_dispatch_graph.c
 tests_e2e_test_dispatch_graph_CFLAGS = $(TEST_CFLAGS)
 tests_e2e_test_dispatch_graph_LDADD = tests/e2e/libdispatchutil.la $(E2E_LDADD)
+cli_relengctl_SOURCES += cli/ctl_dispatch.c

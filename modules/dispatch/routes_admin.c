@@ -369,6 +369,7 @@ struct runs_read {
     struct dispatch *d;
     const char *state;
     const char *worker_type;
+    const char *of_task; /* only this task's runs */
     int limit;
     const char *task_id;
     uint32_t run_id;
@@ -397,8 +398,8 @@ static int runs_tx(struct rd_tx *tx, void *arg)
         rc = dsql_prepare(db, &st,
                           "SELECT " DISPATCH_RUN_COLUMNS " FROM dispatch_runs"
                           " WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR worker_type = ?2)"
-                          " ORDER BY rowid DESC LIMIT ?3",
-                          "ssi", q->state, q->worker_type, q->limit);
+                          " AND (?4 IS NULL OR task_id = ?4) ORDER BY rowid DESC LIMIT ?3",
+                          "ssis", q->state, q->worker_type, q->limit, q->of_task);
     if (rc != RD_OK)
         return rc;
     q->out = q->task_id ? NULL : json_array();
@@ -425,6 +426,9 @@ static int runs_list(struct rd_req *r, void *arg)
 
     q.state = rd_req_param(r, "state");
     q.worker_type = rd_req_param(r, "workerType");
+    q.of_task = rd_req_param(r, "taskId");
+    if (q.of_task && !dispatch_id_valid(q.of_task))
+        return rd_reply_error(r, 400, "bad_request", "taskId: 1..64 of [A-Za-z0-9_.-]");
     if (q.state && strcmp(q.state, "pending") != 0 && strcmp(q.state, "claimed") != 0 &&
         strcmp(q.state, "resolved") != 0 && strcmp(q.state, "cancelled") != 0)
         return rd_reply_error(r, 400, "bad_request",

@@ -472,6 +472,98 @@ static void test_routes_documented_and_bad_input(void **state)
     e2e_pass(d);
 }
 
+/* relengctl as a shell user: worker list, quarantine, unquarantine, task
+   log (whole, and --follow of a running task until it ends). */
+static int ctl(struct e2e_daemon *d, const char *const *args, struct e2e_exec *x)
+{
+    char bin[600], url[160], tok[100];
+    const char *argv[16];
+    const char *env[] = {url, tok, NULL};
+    int n = 0;
+
+    snprintf(bin, sizeof(bin), "%s/cli/relengctl", e2e_builddir());
+    snprintf(url, sizeof(url), "RELENGD_URL=%s", d->base_url);
+    snprintf(tok, sizeof(tok), "RELENGD_TOKEN=%s", d->admin_token);
+    argv[n++] = bin;
+    for (int i = 0; args[i] && n < 15; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    return e2e_exec(argv, env, NULL, 30000, x);
+}
+
+static void test_relengctl_workers_and_task_log(void **state)
+{
+    struct e2e_daemon *d = *state;
+    struct dworker w;
+    struct e2e_exec x;
+    json_t *j;
+
+    enqueue(d, "ctl-1", "linux", "build", "main", 0,
+            "{\"command\":\"echo one; sleep 1; echo two\"}");
+    dw_start(&w, d, NULL, "linux", "w-ctl", 1, NULL);
+    j = dx_wait_str(d, API "/runs/ctl-1/0", "state", "claimed", 10000);
+    assert_non_null(j);
+    json_decref(j);
+    {
+        const char *a[] = {"task", "log", "ctl-1", "--follow", NULL};
+        assert_int_equal(ctl(d, a, &x), 0);
+        assert_non_null(strstr(x.out, "one\n"));
+        assert_non_null(strstr(x.out, "two\n")); /* followed to the end */
+        e2e_exec_free(&x);
+    }
+    {
+        const char *a[] = {"task", "log", "ctl-1", "--run", "0", NULL};
+        assert_int_equal(ctl(d, a, &x), 0);
+        assert_non_null(strstr(x.out, "one\ntwo\n"));
+        e2e_exec_free(&x);
+    }
+    {
+        const char *a[] = {"worker", "list", NULL};
+        assert_int_equal(ctl(d, a, &x), 0);
+        assert_non_null(strstr(x.out, "w-ctl"));
+        assert_non_null(strstr(x.out, "build"));
+        e2e_exec_free(&x);
+    }
+    {
+        const char *a[] = {"worker",     "quarantine", "w-ctl", "--reason",
+                           "flaky disk", "--for",      "1h",    NULL};
+        assert_int_equal(ctl(d, a, &x), 0);
+        e2e_exec_free(&x);
+        j = dx_get(d, API "/workers/w-ctl", 200);
+        assert_string_equal(
+            json_string_value(json_object_get(json_object_get(j, "quarantine"), "reason")),
+            "flaky disk");
+        assert_true(json_integer_value(json_object_get(json_object_get(j, "quarantine"), "until")) >
+                    0);
+        json_decref(j);
+    }
+    {
+        const char *a[] = {"worker", "quarantine", "w-ctl", NULL};
+        assert_int_equal(ctl(d, a, &x), 2); /* --reason is required */
+        e2e_exec_free(&x);
+    }
+    {
+        const char *a[] = {"worker", "unquarantine", "w-ctl", NULL};
+        assert_int_equal(ctl(d, a, &x), 0);
+        e2e_exec_free(&x);
+        j = dx_get(d, API "/workers/w-ctl", 200);
+        assert_true(json_is_null(json_object_get(j, "quarantine")));
+        json_decref(j);
+    }
+    {
+        const char *a[] = {"worker", "unquarantine", "nobody", NULL};
+        assert_int_equal(ctl(d, a, &x), 1);
+        e2e_exec_free(&x);
+    }
+    {
+        const char *a[] = {"task", "log", "no-such-task", NULL};
+        assert_int_equal(ctl(d, a, &x), 1);
+        e2e_exec_free(&x);
+    }
+    assert_int_equal(dw_stop(&w, 10000), 0);
+    e2e_pass(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -494,6 +586,8 @@ int main(void)
         cmocka_unit_test_prestate_setup_teardown(test_worker_sigterm_reports_shutdown, e2e_setup,
                                                  e2e_teardown, (void *)&opts),
         cmocka_unit_test_prestate_setup_teardown(test_routes_documented_and_bad_input, e2e_setup,
+                                                 e2e_teardown, (void *)&opts),
+        cmocka_unit_test_prestate_setup_teardown(test_relengctl_workers_and_task_log, e2e_setup,
                                                  e2e_teardown, (void *)&opts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

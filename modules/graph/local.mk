@@ -43,3 +43,10 @@ tests_unit_graph_test_module_LDADD = $(GRAPH_TEST_LDADD)
 
 # ----------------------------------------------------------------- tools
 cli_relengctl_SOURCES += cli/ctl_graph.c
+
+# ----------------------------------------------------- end-to-end tests
+# graph with the dispatch module: this test is the worker.
+check_PROGRAMS += tests/e2e/test_graph
+tests_e2e_test_graph_SOURCES = tests/e2e/test_graph.c
+tests_e2e_test_graph_CFLAGS = $(TEST_CFLAGS)
+tests_e2e_test_graph_LDADD = $(E2E_LDADD)

@@ -29,3 +29,17 @@ tests_e2e_test_proxy_SOURCES = tests/e2e/test_proxy.c tests/e2e/proxy_util.c \
 tests_e2e_test_proxy_CFLAGS = $(TEST_CFLAGS)
 tests_e2e_test_proxy_LDADD = $(E2E_LDADD)
 EXTRA_DIST += tests/e2e/proxy_origin.py
+dist_confmods_DATA += etc/modules.d/proxy.conf
+
+# ------------------------------------------------------------ unit tests
+check_PROGRAMS += tests/unit/proxy/test_cache_key tests/unit/proxy/test_fresh \
+	tests/unit/proxy/test_http_req
+tests_unit_proxy_test_cache_key_SOURCES = tests/unit/proxy/test_cache_key.c
+tests_unit_proxy_test_cache_key_CFLAGS = $(TEST_CFLAGS)
+tests_unit_proxy_test_cache_key_LDADD = modules/libproxy_core.la $(CORE_LIBS) $(CMOCKA_LIBS)
+tests_unit_proxy_test_fresh_SOURCES = tests/unit/proxy/test_fresh.c
+tests_unit_proxy_test_fresh_CFLAGS = $(TEST_CFLAGS)
+tests_unit_proxy_test_fresh_LDADD = modules/libproxy_core.la $(CORE_LIBS) $(CMOCKA_LIBS)
+tests_unit_proxy_test_http_req_SOURCES = tests/unit/proxy/test_http_req.c
+tests_unit_proxy_test_http_req_CFLAGS = $(TEST_CFLAGS)
+tests_unit_proxy_test_http_req_LDADD = modules/libproxy_core.la $(CORE_LIBS) $(CMOCKA_LIBS)

@@ -43,3 +43,8 @@ tests_unit_proxy_test_fresh_LDADD = modules/libproxy_core.la $(CORE_LIBS) $(CMOC
 tests_unit_proxy_test_http_req_SOURCES = tests/unit/proxy/test_http_req.c
 tests_unit_proxy_test_http_req_CFLAGS = $(TEST_CFLAGS)
 tests_unit_proxy_test_http_req_LDADD = modules/libproxy_core.la $(CORE_LIBS) $(CMOCKA_LIBS)
+check_PROGRAMS += tests/unit/proxy/test_module
+tests_unit_proxy_test_module_SOURCES = tests/unit/proxy/test_module.c
+tests_unit_proxy_test_module_CFLAGS = $(TEST_CFLAGS)
+tests_unit_proxy_test_module_LDADD = modules/libproxy_core.la tests/fakes/libfakehost.la \
+	$(CORE_LIBS) $(CMOCKA_LIBS)

@@ -322,6 +322,9 @@ static void proxy_destroy(void *mod)
 
     if (!p)
         return;
+    /* A start that failed after listening leaves the listener to us. */
+    if (p->listener || p->conns)
+        proxy_server_stop(p);
     proxy_stq_free(p);
     graveyard_empty(p);
     pthread_mutex_lock(&p->lock);

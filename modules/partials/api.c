@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "lib/hash/hash.h"
 #include "lib/mar/mar.h"
 #include "modules/partials/partials.h"
@@ -24,18 +26,24 @@
 
 /* ------------------------------------------------------------ uploads */
 
-/* Streams the raw body into a temporary file under uploads_dir. */
+/* Streams the raw body into a temporary file under uploads_dir, hashing it
+   on the way (SHA-256 into digest). Buffers are on the heap: HTTP worker
+   threads have small stacks. */
 static int save_body(struct partials *p, struct rd_req *r, char *tmp, size_t tmp_len,
-                     uint64_t *size, int *status, const char **code, char *msg, size_t msg_len)
+                     uint64_t *size, uint8_t digest[32], int *status, const char **code, char *msg,
+                     size_t msg_len)
 {
     static const size_t chunk = 256 * 1024;
     uint8_t *buf = malloc(chunk);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
     int64_t cl = rd_req_content_length(r);
     int fd = -1, rc = RD_OK;
 
     *size = 0;
-    if (!buf)
-        return RD_ENOMEM;
+    if (!buf || !md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
+        rc = RD_ENOMEM;
+        goto out;
+    }
     if (cl > 0 && (uint64_t)cl > p->conf.max_upload) {
         *status = 413;
         *code = "too_large";
@@ -70,6 +78,10 @@ static int save_body(struct partials *p, struct rd_req *r, char *tmp, size_t tmp
             rc = RD_ETOOBIG;
             goto out;
         }
+        if (!EVP_DigestUpdate(md, buf, (size_t)n)) {
+            rc = RD_ENOMEM;
+            goto out;
+        }
         for (int64_t off = 0; off < n;) {
             ssize_t w = write(fd, buf + off, (size_t)(n - off));
             if (w < 0 && errno == EINTR)
@@ -82,9 +94,12 @@ static int save_body(struct partials *p, struct rd_req *r, char *tmp, size_t tmp
         }
         *size += (uint64_t)n;
     }
+    if (!EVP_DigestFinal_ex(md, digest, NULL))
+        rc = RD_ENOMEM;
 out:
     if (fd >= 0 && close(fd) != 0 && rc == RD_OK)
         rc = RD_EIO;
+    EVP_MD_CTX_free(md);
     free(buf);
     return rc;
 }
@@ -96,14 +111,14 @@ static int uploads_create(struct rd_req *r, void *arg)
     struct partials *p = arg;
     char tmp[PATH_MAX] = "", final[PATH_MAX], hex[65], msg[256] = "";
     const char *code = NULL;
-    int status = 0, fd = -1, rc;
+    int status = 0, rc;
     uint64_t size = 0;
     uint8_t digest[32];
     struct mar *m = NULL;
     struct rd_error err = {0};
     json_t *body;
 
-    rc = save_body(p, r, tmp, sizeof(tmp), &size, &status, &code, msg, sizeof(msg));
+    rc = save_body(p, r, tmp, sizeof(tmp), &size, digest, &status, &code, msg, sizeof(msg));
     if (rc != RD_OK) {
         if (status)
             rc = rd_reply_error(r, status, code, "%s", msg);
@@ -118,12 +133,6 @@ static int uploads_create(struct rd_req *r, void *arg)
         rc = rd_reply_error(r, 400, "corrupt_mar", "not a valid MAR file: %s", err.msg);
         goto out;
     }
-    fd = open(tmp, O_RDONLY | O_CLOEXEC);
-    rc = fd < 0 ? RD_EIO : hash_fd(HASH_SHA256, fd, digest, &err);
-    if (fd >= 0)
-        close(fd);
-    if (rc != RD_OK)
-        goto out;
     hash_hex(digest, 32, hex);
     if (partials_upload_path(p, hex, final, sizeof(final)) != RD_OK || rename(tmp, final) != 0) {
         rc = RD_EIO;

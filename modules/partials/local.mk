@@ -47,3 +47,8 @@ tests_unit_partials_test_spec_LDADD = $(PARTIALS_TEST_LDADD)
 tests_unit_partials_test_module_SOURCES = tests/unit/partials/test_module.c
 tests_unit_partials_test_module_CFLAGS = $(TEST_CFLAGS)
 tests_unit_partials_test_module_LDADD = $(PARTIALS_TEST_LDADD)
+
+check_PROGRAMS += tests/e2e/test_partials
+tests_e2e_test_partials_SOURCES = tests/e2e/test_partials.c
+tests_e2e_test_partials_CFLAGS = $(TEST_CFLAGS)
+tests_e2e_test_partials_LDADD = lib/partial/libpartial.la $(RDLIB_LIBS) $(E2E_LDADD)

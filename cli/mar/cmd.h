@@ -32,6 +32,7 @@ int cmd_create(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_patch(int argc, char **argv);
+int cmd_make_partial(int argc, char **argv);
 
 /* "relengd-mar: CMD: message" on stderr; returns MAR_EXIT_FAIL. */
 int mar_cli_fail(const char *cmd, const char *fmt, ...) RD_PRINTF(2, 3);

@@ -27,6 +27,8 @@ static const struct mar_command commands[] = {
      "check the signatures, signature i with key i", cmd_verify},
     {"diff", "OLD NEW PATCH", "write an MBDIFF10 patch turning OLD into NEW", cmd_diff},
     {"patch", "OLD PATCH NEW", "apply an MBDIFF10 patch to OLD", cmd_patch},
+    {"make-partial", "[-j] [-f FILE]... [-H CHANNEL] [-V VERSION] [-t N] FROM.mar TO.mar OUT.mar",
+     "a partial update from two complete MARs, verified by applying it", cmd_make_partial},
     {NULL, NULL, NULL, NULL},
 };
 

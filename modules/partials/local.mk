@@ -52,3 +52,7 @@ check_PROGRAMS += tests/e2e/test_partials
 tests_e2e_test_partials_SOURCES = tests/e2e/test_partials.c
 tests_e2e_test_partials_CFLAGS = $(TEST_CFLAGS)
 tests_e2e_test_partials_LDADD = lib/partial/libpartial.la $(RDLIB_LIBS) $(E2E_LDADD)
+
+# relengd-mar make-partial (the command table line is in cli/mar/relengd-mar.c)
+cli_mar_relengd_mar_SOURCES += cli/mar/cmd_partial.c
+cli_mar_relengd_mar_LDADD += lib/partial/libpartial.la $(RDLIB_LIBS)

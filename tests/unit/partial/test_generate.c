@@ -540,6 +540,62 @@ static void test_bad_inputs(void **state)
     tree_free(&t);
 }
 
+/* relengd-mar make-partial: the same library without the daemon. */
+static void test_cli_make_partial(void **state)
+{
+    struct fixture *fx = *state;
+    char tool[512], out[400], dir[400];
+    char *argv[] = {tool,         (char *)"make-partial",
+                    (char *)"-t", (char *)"2",
+                    (char *)"-V", (char *)"2.0.1",
+                    fx->from_mar, fx->to_mar,
+                    out,          NULL};
+    pid_t pid;
+    int status;
+    struct mar *m = NULL, *from = NULL;
+    struct rd_error err = {0};
+
+    snprintf(tool, sizeof(tool), "%s/cli/mar/relengd-mar", TOP_BUILDDIR);
+    snprintf(out, sizeof(out), "%s/cli.mar", fx->dir);
+    assert_int_equal(posix_spawn(&pid, tool, NULL, NULL, argv, environ), 0);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_int_equal(mar_open(out, &m, &err), RD_OK);
+    assert_string_equal(mar_product_version(m), "2.0.1");
+    assert_non_null(mar_find(m, "libxul.so.patch"));
+    snprintf(dir, sizeof(dir), "%s/cli-applied", fx->dir);
+    mkdir(dir, 0755);
+    assert_int_equal(mar_open(fx->from_mar, &from, &err), RD_OK);
+    assert_int_equal(mar_extract_all(from, dir, 0, &err), RD_OK);
+    assert_int_equal(partial_apply_dir(m, dir, 0, NULL, &err), RD_OK);
+    {
+        char path[600];
+        size_t len = 0;
+        char *got;
+        const struct tree_file *want = tree_find(&fx->to, "libxul.so");
+        snprintf(path, sizeof(path), "%s/libxul.so", dir);
+        got = trees_slurp(path, &len);
+        assert_int_equal(len, want->len);
+        assert_memory_equal(got, want->data, len);
+        free(got);
+    }
+    mar_close(from);
+    mar_close(m);
+    trees_rmrf(dir);
+
+    /* bad usage and a bad input: exit 2 and 1, nothing written */
+    argv[6] = (char *)"/nonexistent.mar";
+    snprintf(out, sizeof(out), "%s/cli-bad.mar", fx->dir);
+    assert_int_equal(posix_spawn(&pid, tool, NULL, NULL, argv, environ), 0);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_int_equal(WEXITSTATUS(status), 1);
+    assert_int_equal(access(out, F_OK), -1);
+    argv[6] = NULL;
+    assert_int_equal(posix_spawn(&pid, tool, NULL, NULL, argv, environ), 0);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_int_equal(WEXITSTATUS(status), 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -551,6 +607,7 @@ int main(void)
         cmocka_unit_test(test_cache_threshold),
         cmocka_unit_test(test_cache_corrupt_entry_regenerated),
         cmocka_unit_test(test_bad_inputs),
+        cmocka_unit_test(test_cli_make_partial),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

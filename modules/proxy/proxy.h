@@ -110,6 +110,9 @@ struct proxy_obj {
     int64_t length;  /* Content-Length, -1 unknown */
     int status;
     bool headers_done, done, failed, cacheable, verified, revalidating, purged, stopped;
+    bool direct;   /* disk full: no file, bytes go straight to the one reader */
+    bool paused;   /* direct: curl paused until the reader drains */
+    CURL *easy;    /* the transfer, until it is done */
     char *headers; /* header lines for clients, "Name: value\r\n"... */
     size_t headers_len, headers_cap;
     char *cc, *expires, *date, *age, *etag, *last_modified; /* captured upstream values */
@@ -258,6 +261,11 @@ void proxy_obj_detach(struct proxy_obj *o, struct proxy_conn *c);
 void proxy_obj_abort_all(struct proxy *p);
 /* JSON of objects in flight (lock held). */
 json_t *proxy_obj_list_json(struct proxy *p);
+/* Direct mode: body bytes for reader c (server.c). */
+void proxy_conn_push(struct proxy_conn *c, const char *data, size_t len);
+/* Direct mode: the reader drained; let curl go on (not from curl callbacks). */
+void proxy_obj_resume(struct proxy_obj *o);
+
 /* Called by upstream.c on the loop thread: the object has news for reader c
    (headers, bytes, end, failure). */
 void proxy_conn_wake(struct proxy_conn *c);

@@ -278,6 +278,8 @@ static void stream_start(struct proxy_conn *c)
 
     c->off = 0;
     c->end = length;
+    if (o->direct)
+        c->has_range = false; /* the bytes pass once, from the start */
     if (c->has_range && status == 200 && length >= 0) {
         if (proxy_range_resolve(&c->range, length, &first, &last) != RD_OK) {
             evbuffer_add_printf(out,
@@ -333,6 +335,8 @@ static void stream_pump(struct proxy_conn *c)
 
     if (c->end >= 0 && limit > c->end)
         limit = c->end;
+    if (o->direct)
+        limit = c->off; /* pushed as they come (proxy_conn_push) */
     if (limit > c->off) {
         int64_t n = limit - c->off;
         struct evbuffer_file_segment *seg =
@@ -368,6 +372,19 @@ static void stream_pump(struct proxy_conn *c)
            one that looks complete. */
         conn_free(c);
     }
+}
+
+void proxy_conn_push(struct proxy_conn *c, const char *data, size_t len)
+{
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+
+    if (c->chunked)
+        evbuffer_add_printf(out, "%zx\r\n", len);
+    evbuffer_add(out, data, len);
+    if (c->chunked)
+        evbuffer_add(out, "\r\n", 2);
+    proxy_count_bytes(c->p, c->be, (uint64_t)len, false);
+    c->off += (int64_t)len;
 }
 
 void proxy_conn_wake(struct proxy_conn *c)
@@ -789,6 +806,8 @@ static void on_write(struct bufferevent *bev, void *arg)
 {
     struct proxy_conn *c = arg;
 
+    if (c->st == PC_STREAMING && c->obj && c->obj->paused)
+        proxy_obj_resume(c->obj);
     if (c->st == PC_CLOSING && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
         conn_free(c);
 }

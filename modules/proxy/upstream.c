@@ -20,12 +20,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <openssl/evp.h>
 
 #include "modules/proxy/cache_key.h"
 #include "modules/proxy/proxy.h"
 
 #define PROXY_MAX_UPSTREAM_HEADERS (64 * 1024)
+#define DIRECT_MAX_BUFFERED (4 * 1024 * 1024) /* per reader, in direct mode */
 
 /* The status code after "HTTP/x " (three digits), or 0. */
 static int status_code(const char *s)
@@ -115,7 +118,7 @@ void proxy_obj_release(struct proxy_obj *o)
 struct proxy_obj *proxy_obj_find(struct proxy *p, const char *key)
 {
     for (struct proxy_obj *o = p->objs; o; o = o->next)
-        if (!o->done && !o->failed && strcmp(o->key, key) == 0)
+        if (!o->done && !o->failed && !o->direct && strcmp(o->key, key) == 0)
             return o;
     return NULL;
 }
@@ -145,6 +148,10 @@ void proxy_obj_detach(struct proxy_obj *o, struct proxy_conn *c)
     c->rnext = c->rprev = NULL;
     c->obj = NULL;
     o->n_readers--;
+    if (o->direct && !o->readers && !o->done) {
+        o->stopped = true; /* nobody left to pass the bytes to */
+        proxy_obj_resume(o);
+    }
     obj_unref(o);
 }
 
@@ -456,6 +463,33 @@ static size_t on_header(char *buf, size_t size, size_t n, void *arg)
     return len;
 }
 
+void proxy_obj_resume(struct proxy_obj *o)
+{
+    if (o->paused && o->easy) {
+        o->paused = false;
+        curl_easy_pause(o->easy, CURLPAUSE_CONT);
+    }
+}
+
+/* Direct mode (the disk is full): no file, no coalescing; the bytes go to
+   the one reader, and curl pauses while that reader is behind. */
+static size_t on_body_direct(struct proxy_obj *o, char *data, size_t len)
+{
+    struct proxy_conn *c = o->readers;
+
+    if (!c || c->st != PC_STREAMING)
+        return 0;
+    if (evbuffer_get_length(bufferevent_get_output(c->bev)) > DIRECT_MAX_BUFFERED) {
+        o->paused = true;
+        return CURL_WRITEFUNC_PAUSE;
+    }
+    EVP_DigestUpdate(o->sha256, data, len);
+    o->written += (int64_t)len;
+    proxy_count_upstream(o->p, o->be, len);
+    proxy_conn_push(c, data, len);
+    return len;
+}
+
 static size_t on_body(char *data, size_t size, size_t n, void *arg)
 {
     struct proxy_obj *o = arg;
@@ -464,6 +498,8 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 
     if (o->stopped || o->failed)
         return 0;
+    if (o->direct)
+        return on_body_direct(o, data, len);
     while (off < len) {
         ssize_t w = write(o->fd, data + off, len - off);
         if (w < 0 && errno == EINTR)
@@ -476,6 +512,7 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
                            "cache disk full (%s): caching stops until space is freed",
                            p->cache_dir);
                 p->disk_full = true;
+                p->disk_full_ms = (int64_t)rd_now_ms(p->h);
                 rd_metric_set(p->m_disk_full, 1);
             }
             obj_fail(o, 502, "cache_write_failed", "GET %s: cannot write the cache file: %s",
@@ -573,6 +610,7 @@ static void on_done(void *arg, CURL *easy, CURLcode result)
     char sha256[65], sha512[129], want[129];
 
     (void)easy;
+    o->easy = NULL; /* the host cleans it up after this */
     if (o->failed || o->serve) {
         /* decided already: a stale copy or a revalidated entry answers, or
            the error stands */
@@ -601,7 +639,7 @@ static void on_done(void *arg, CURL *easy, CURLcode result)
         }
         if (!o->failed) {
             o->verified = true;
-            if (o->cacheable && o->status == 200)
+            if (o->cacheable && o->status == 200 && !o->direct)
                 obj_commit(o, sha256);
         }
     }
@@ -642,19 +680,34 @@ int proxy_obj_start(struct proxy *p, struct proxy_backend *be, const char *key, 
     if (!EVP_DigestInit_ex(o->sha256, EVP_sha256(), NULL) ||
         (o->sha512 && !EVP_DigestInit_ex(o->sha512, EVP_sha512(), NULL)))
         goto fail;
+    if (p->disk_full) {
+        /* Caching stopped: pass the bytes through instead. Content-
+           addressed bodies cannot be verified before they are sent then. */
+        if (be->digest_hex) {
+            rc = RD_EUNAVAIL;
+            goto fail;
+        }
+        o->direct = true;
+        goto no_file;
+    }
     snprintf(path, sizeof(path), "%s/%d-%lld.part", p->tmp_dir, (int)getpid(),
              (long long)++p->tmp_seq);
     o->tmp_path = strdup(path);
     if (!o->tmp_path)
         goto fail;
     o->fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (o->fd < 0) {
+    if (o->fd < 0 && (errno == ENOSPC || errno == EDQUOT)) {
+        free(o->tmp_path);
+        o->tmp_path = NULL;
+        o->direct = true;
+    } else if (o->fd < 0) {
         rd_log(p->h, RD_ERROR, "cannot create %s: %s", path, strerror(errno));
         free(o->tmp_path);
         o->tmp_path = NULL;
         rc = RD_EIO;
         goto fail;
     }
+no_file:
     if (stale) {
         o->stale = stale;
         stale->refs++;
@@ -708,8 +761,10 @@ int proxy_obj_start(struct proxy *p, struct proxy_backend *be, const char *key, 
     be->c.fetches++;
     pthread_mutex_unlock(&p->lock);
     rd_metric_set(p->m_inflight, (double)p->n_objs);
+    o->easy = easy;
     rc = rd_fetch(p->h, easy, on_done, o); /* takes easy, even on failure */
     if (rc != RD_OK) {
+        o->easy = NULL;
         obj_unref(o);
         return rc;
     }

@@ -68,6 +68,8 @@ extern const struct ctl_command ctl_task_commands[];  /* cli/ctl_graph.c */
 extern const struct ctl_command ctl_worker_commands[]; /* cli/ctl_dispatch.c */
 /* "task log ID [--run N] [--follow]", in the task group (cli/ctl_dispatch.c). */
 int ctl_task_log(struct ctl *c, const struct ctl_command *cmd, int argc, char **argv);
+/* The partials group (cli/ctl_partials.c). */
+extern const struct ctl_command ctl_partials_commands[];
 
 /* Returned by ctl_getopt() besides option values. */
 #define CTL_OPT_END (-1)

@@ -1080,6 +1080,8 @@ static const struct ctl_command top_commands[] = {
     {"task", "COMMAND", "Tasks of a graph: rerun, cancel, release.", NULL, NULL, ctl_task_commands},
     {"worker", "COMMAND", "Workers of the farm: list, quarantine, unquarantine.", NULL, NULL,
      ctl_worker_commands},
+    {"partials", "COMMAND", "Partial update jobs: submit, list, show.", NULL, NULL,
+     ctl_partials_commands},
     {"help", "[COMMAND...]", "Show help for relengctl or one of its commands.", NULL, cmd_help,
      NULL},
     {NULL, NULL, NULL, NULL, NULL, NULL},

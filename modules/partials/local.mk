@@ -56,3 +56,6 @@ tests_e2e_test_partials_LDADD = lib/partial/libpartial.la $(RDLIB_LIBS) $(E2E_LD
 # relengd-mar make-partial (the command table line is in cli/mar/relengd-mar.c)
 cli_mar_relengd_mar_SOURCES += cli/mar/cmd_partial.c
 cli_mar_relengd_mar_LDADD += lib/partial/libpartial.la $(RDLIB_LIBS)
+
+# relengctl partials (the group line is in cli/relengctl.c)
+cli_relengctl_SOURCES += cli/ctl_partials.c

@@ -522,6 +522,59 @@ static void test_kill9_mid_job(void **state)
     e2e_pass(d);
 }
 
+/* relengctl partials submit (uploading local files), list and show. */
+static void test_relengctl(void **state)
+{
+    struct e2e_daemon *d = *state;
+    char tool[512], url[160], tok[96], out[400];
+    const char *env[] = {url, tok, NULL};
+    struct e2e_exec x;
+    struct mar *m = NULL;
+
+    snprintf(tool, sizeof(tool), "%s/cli/relengctl", e2e_builddir());
+    snprintf(url, sizeof(url), "RELENGD_URL=%s", d->base_url);
+    snprintf(tok, sizeof(tok), "RELENGD_TOKEN=%s", d->admin_token);
+    snprintf(out, sizeof(out), "%s/ctl-partial.mar", g_dir);
+    {
+        const char *argv[] = {tool,   "partials", "submit",     "--from",  g_from,
+                              "--to", g_to,       "--platform", "linux64", "--locale",
+                              "fr",   "--output", out,          NULL};
+        if (e2e_exec(argv, env, NULL, 60000, &x) != 0)
+            fail_msg("relengctl submit: %d %s %s", x.status, x.out, x.err);
+        assert_non_null(strstr(x.out, ": done"));
+        assert_non_null(strstr(x.out, "patched"));
+        e2e_exec_free(&x);
+    }
+    assert_int_equal(mar_open(out, &m, NULL), RD_OK);
+    assert_non_null(mar_find(m, "updatev3.manifest"));
+    mar_close(m);
+    {
+        const char *argv[] = {tool, "partials", "list", "--state", "done", NULL};
+        assert_int_equal(e2e_exec(argv, env, NULL, 20000, &x), 0);
+        assert_non_null(strstr(x.out, "linux64"));
+        assert_non_null(strstr(x.out, "fr"));
+        e2e_exec_free(&x);
+    }
+    {
+        const char *argv[] = {tool, "partials", "show", "1", "--json", NULL};
+        assert_int_equal(e2e_exec(argv, env, NULL, 20000, &x), 0);
+        assert_non_null(strstr(x.out, "\"state\": \"done\""));
+        e2e_exec_free(&x);
+    }
+    {
+        const char *argv[] = {tool, "partials", "show", "77", NULL};
+        assert_int_equal(e2e_exec(argv, env, NULL, 20000, &x), 1);
+        assert_non_null(strstr(x.err, "no job 77"));
+        e2e_exec_free(&x);
+    }
+    {
+        const char *argv[] = {tool, "partials", "submit", "--from", g_from, NULL};
+        assert_int_equal(e2e_exec(argv, env, NULL, 20000, &x), 2);
+        e2e_exec_free(&x);
+    }
+    e2e_pass(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -530,6 +583,8 @@ int main(void)
         cmocka_unit_test_prestate_setup_teardown(test_bad_input, e2e_setup, e2e_teardown,
                                                  (void *)&opts),
         cmocka_unit_test(test_urls_and_remote_cache),
+        cmocka_unit_test_prestate_setup_teardown(test_relengctl, e2e_setup, e2e_teardown,
+                                                 (void *)&opts),
         cmocka_unit_test_prestate_setup_teardown(test_kill9_mid_job, e2e_setup, e2e_teardown,
                                                  (void *)&opts),
     };

@@ -96,6 +96,7 @@ enum st_id {
     ST_BY_LABEL,
     ST_N
 };
+_Static_assert(ST_N <= GRAPH_N_STMTS, "graph.h: GRAPH_N_STMTS is too small");
 
 static const char *const st_sql[ST_N] = {
     [ST_TASK_GET] = "SELECT graph_id, label, worker_type, state, flags, requires, n_left,"
@@ -164,7 +165,8 @@ struct gx {
     struct rd_tx *tx;
     sqlite3 *db;
     uint64_t now;
-    sqlite3_stmt *st[ST_N];
+    sqlite3_stmt **st; /* g->stmt_cache, or own_st */
+    sqlite3_stmt *own_st[ST_N];
     struct rd_error *err;
 
     /* the graph worked on */
@@ -190,15 +192,35 @@ static void gx_begin(struct gx *x, struct graph *g, struct rd_tx *tx, struct rd_
     x->db = rd_tx_db(tx);
     x->now = rd_now_ms(g->h);
     x->err = err;
+    /* Write transactions all run on the store's one writer connection,
+       under its lock: the statements prepared there are kept for the next
+       operation (see graph_engine_cache_free). Any other connection gets
+       statements of its own for this operation. */
+    if (!g->stmt_db)
+        g->stmt_db = x->db;
+    x->st = g->stmt_db == x->db ? g->stmt_cache : x->own_st;
 }
 
 static void gx_end(struct gx *x)
 {
-    for (int i = 0; i < ST_N; i++)
-        sqlite3_finalize(x->st[i]);
+    for (int i = 0; i < ST_N; i++) {
+        if (x->st == x->own_st)
+            sqlite3_finalize(x->st[i]);
+        else if (x->st[i])
+            sqlite3_reset(x->st[i]);
+    }
     free(x->branch);
     free(x->release.v);
     free(x->unresolve.v);
+}
+
+void graph_engine_cache_free(struct graph *g)
+{
+    for (int i = 0; i < GRAPH_N_STMTS; i++) {
+        sqlite3_finalize(g->stmt_cache[i]);
+        g->stmt_cache[i] = NULL;
+    }
+    g->stmt_db = NULL;
 }
 
 static int gx_sqlerr(struct gx *x, const char *what)
@@ -737,6 +759,15 @@ static int load_with_graph(struct gx *x, const char *id, struct gtask *t)
 
 /* ------------------------------------------------------ graph.runs calls */
 
+/* dispatch takes RD_ECONFLICT / RD_ENOTFOUND from these calls as "graph
+   refused the run, nothing changed" and commits its own side. Once graph
+   has written anything, any failure must roll the whole transaction back:
+   such a code becomes RD_EIO. */
+static int after_change(int rc)
+{
+    return rc == RD_ECONFLICT || rc == RD_ENOTFOUND ? RD_EIO : rc;
+}
+
 int graph_engine_started(struct graph *g, struct rd_tx *tx, const char *task_id, uint32_t run_id,
                          const char *worker_id)
 {
@@ -791,6 +822,7 @@ int graph_engine_started(struct graph *g, struct rd_tx *tx, const char *task_id,
         rc = gx_flush(&x);
     if (rc == RD_OK)
         rd_metric_observe(g->wait_seconds, (double)((int64_t)x.now - scheduled_ms) / 1000.0);
+    rc = after_change(rc);
 out:
     gx_end(&x);
     return rc;
@@ -868,6 +900,7 @@ int graph_engine_resolved(struct graph *g, struct rd_tx *tx, const char *task_id
     }
     if (rc == RD_OK)
         rc = gx_flush(&x);
+    rc = after_change(rc);
 out:
     gx_end(&x);
     return rc;
@@ -1149,7 +1182,7 @@ static int insert_tasks(struct gx *x, const char *gid, const struct graph_spec *
         return gx_sqlerr(x, "storing tasks");
     for (size_t i = 0; i < s->n_tasks; i++) {
         const struct graph_task_spec *t = &s->tasks[i];
-        char *payload = json_dumps(t->payload, JSON_COMPACT | JSON_SORT_KEYS);
+        char *payload = json_dumps(t->payload, JSON_COMPACT);
         int64_t n_left = (int64_t)t->n_deps, n_failed = 0;
         enum graph_state st = t->is_inactive ? GS_INACTIVE : GS_UNSCHEDULED;
         int flags = (t->is_inactive ? F_INACTIVE : 0) | (t->is_breakpoint ? F_BREAKPOINT : 0) |
@@ -1223,15 +1256,19 @@ static int insert_tasks(struct gx *x, const char *gid, const struct graph_spec *
     return RD_OK;
 }
 
-/* Evaluates the new tasks that are ready (roots, or whose stored
-   dependencies all resolved). */
-static int schedule_new(struct gx *x, const char *gid, size_t n, int64_t first_idx)
+/* Evaluates the new tasks that may be ready: those without dependencies
+   among the new tasks (roots, or tasks whose stored dependencies may all
+   have resolved). Linear in the new tasks, loading only those. */
+static int schedule_new(struct gx *x, const char *gid, const struct graph_spec *s,
+                        int64_t first_idx)
 {
     char id[RD_TASK_ID_MAX + 1];
     int rc = RD_OK;
 
-    for (size_t i = 0; rc == RD_OK && i < n; i++) {
+    for (size_t i = 0; rc == RD_OK && i < s->n_tasks; i++) {
         struct gtask t;
+        if (s->tasks[i].n_deps > 0 || s->tasks[i].is_inactive)
+            continue;
         snprintf(id, sizeof(id), "%s.%lld", gid, (long long)(first_idx + (int64_t)i));
         rc = task_load(x, id, &t);
         if (rc == RD_OK && t.state == GS_UNSCHEDULED && (t.n_left == 0 || t.n_failed > 0))
@@ -1351,7 +1388,7 @@ int graph_engine_submit(struct graph *g, struct rd_tx *tx, const struct graph_sp
     if (rc == RD_OK)
         rc = insert_tasks(&x, id_out, s, 0);
     if (rc == RD_OK)
-        rc = schedule_new(&x, id_out, s->n_tasks, 0);
+        rc = schedule_new(&x, id_out, s, 0);
     if (rc == RD_OK && coalescing)
         rc = coalesce(&x, id_out, s);
     if (rc == RD_OK)
@@ -1454,7 +1491,7 @@ int graph_engine_add(struct graph *g, struct rd_tx *tx, const char *graph_id, co
         rc = gx_sqlerr(&x, "updating a graph");
         goto out;
     }
-    rc = schedule_new(&x, graph_id, s.n_tasks, next_idx);
+    rc = schedule_new(&x, graph_id, &s, next_idx);
     if (rc == RD_OK)
         rc = gx_flush(&x);
     if (rc == RD_OK) {

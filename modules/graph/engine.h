@@ -61,6 +61,9 @@ int graph_engine_rerun_failed(struct graph *g, struct rd_tx *tx, const char *gra
 int graph_engine_cancel_graph(struct graph *g, struct rd_tx *tx, const char *graph_id,
                               struct rd_error *err);
 
+/* destroy: finalizes the statements kept on the writer connection. */
+void graph_engine_cache_free(struct graph *g);
+
 /* Start: hands every pending run to the queue again (enqueue is idempotent).
  *n: how many. */
 int graph_engine_requeue(struct graph *g, struct rd_tx *tx, size_t *n);

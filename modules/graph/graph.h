@@ -41,6 +41,16 @@ struct graph {
     struct rd_timer *deadline_timer;
     int deadline_busy; /* a sweep is queued (loop thread only) */
 
+    /* Statements of engine.c prepared on the store's writer connection
+       (stmt_db), kept from one write transaction to the next: preparing
+       them for every service call cost more than running them. Only used
+       inside write transactions, which the store serialises; finalized in
+       destroy (the store closes with sqlite3_close_v2, so even a
+       connection closed first stays valid until then). */
+#define GRAPH_N_STMTS 24
+    sqlite3 *stmt_db;
+    sqlite3_stmt *stmt_cache[GRAPH_N_STMTS];
+
     struct rd_metric *graphs_submitted;
     struct rd_metric *graph_seconds[3]; /* outcome completed, failed, canceled */
     struct rd_metric *wait_seconds;

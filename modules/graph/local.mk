@@ -50,3 +50,10 @@ check_PROGRAMS += tests/e2e/test_graph
 tests_e2e_test_graph_SOURCES = tests/e2e/test_graph.c
 tests_e2e_test_graph_CFLAGS = $(TEST_CFLAGS)
 tests_e2e_test_graph_LDADD = $(E2E_LDADD)
+
+# ------------------------------------------------------------------ bench
+# bench/graph.sh's in-process completer (provides dispatch.queue).
+check_LTLIBRARIES += tests/modules/graphbench.la
+tests_modules_graphbench_la_SOURCES = tests/modules/graphbench.c
+tests_modules_graphbench_la_LDFLAGS = $(TEST_MODULE_LDFLAGS)
+tests_modules_graphbench_la_LIBADD = $(JANSSON_LIBS) -lpthread

@@ -121,6 +121,7 @@ static void graph_destroy(void *mod)
 
     if (!g)
         return;
+    graph_engine_cache_free(g);
     if (g->worker_types)
         for (char **w = g->worker_types; *w; w++)
             free(*w);

@@ -238,11 +238,15 @@ static char *platform_of(const char *platform, const char *worker_type)
    variables in env. */
 static json_t *chunk_payload(const json_t *payload, int64_t chunk, int64_t total)
 {
-    json_t *p = json_deep_copy(payload), *env;
+    json_t *p, *env;
     char buf[24];
 
-    if (!p || total <= 1)
-        return p;
+    /* unchunked: the body's own payload, shared (the body outlives the spec) */
+    if (total <= 1)
+        return json_incref((json_t *)payload);
+    p = json_deep_copy(payload);
+    if (!p)
+        return NULL;
     env = json_object_get(p, "env");
     if (!env) {
         env = json_object();

@@ -45,7 +45,7 @@ struct graph {
        (stmt_db), kept from one write transaction to the next: preparing
        them for every service call cost more than running them. Only used
        inside write transactions, which the store serialises; finalized in
-       destroy (the store closes with sqlite3_close_v2, so even a
+       destroy (the store closes connections lazily (close_v2), so even a
        connection closed first stays valid until then). */
 #define GRAPH_N_STMTS 24
     sqlite3 *stmt_db;

@@ -59,3 +59,4 @@ cli_mar_relengd_mar_LDADD += lib/partial/libpartial.la $(RDLIB_LIBS)
 
 # relengctl partials (the group line is in cli/relengctl.c)
 cli_relengctl_SOURCES += cli/ctl_partials.c
+EXTRA_DIST += tests/browser/partials.test.mjs

@@ -65,3 +65,7 @@ FUZZ_MAR_LOG = tests/unit/lib/fuzz_mar.sh.log
 $(FUZZ_MAR_LOG): lib/fuzz/fuzz_mar
 TESTS += tests/unit/lib/fuzz_mar.sh
 dist_check_SCRIPTS += tests/unit/lib/fuzz_mar.sh
+
+# relengd-mar from a shell.
+TESTS += tests/unit/lib/test_relengd_mar.sh
+dist_check_SCRIPTS += tests/unit/lib/test_relengd_mar.sh

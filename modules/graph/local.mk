@@ -57,3 +57,6 @@ check_LTLIBRARIES += tests/modules/graphbench.la
 tests_modules_graphbench_la_SOURCES = tests/modules/graphbench.c
 tests_modules_graphbench_la_LDFLAGS = $(TEST_MODULE_LDFLAGS)
 tests_modules_graphbench_la_LIBADD = $(JANSSON_LIBS) -lpthread
+
+# ------------------------------------------------------------ dashboard
+EXTRA_DIST += tests/browser/graph.test.mjs

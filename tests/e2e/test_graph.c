@@ -539,6 +539,85 @@ static void test_kill9_mid_graph(void **state)
     e2e_pass(d);
 }
 
+/* Every documented route is registered (answers with the module's own
+   error, never the router's not_found / method_not_allowed) with the scope
+   the document names, and every registered route is documented. */
+static void test_openapi_matches_routes(void **state)
+{
+    static const struct {
+        const char *method, *path, *scope;
+    } routes[] = {
+        {"post", "/graphs", "graph:submit"},
+        {"get", "/graphs", NULL},
+        {"get", "/graphs/{id}", NULL},
+        {"post", "/graphs/{id}/tasks", "graph:submit"},
+        {"post", "/graphs/{id}/activate", "graph:operate"},
+        {"post", "/graphs/{id}/rerun-failed", "graph:operate"},
+        {"post", "/graphs/{id}/cancel", "graph:operate"},
+        {"get", "/tasks/{id}", NULL},
+        {"post", "/tasks/{id}/rerun", "graph:operate"},
+        {"post", "/tasks/{id}/cancel", "graph:operate"},
+        {"post", "/tasks/{id}/activate", "graph:operate"},
+        {"post", "/tasks/{id}/release", "graph:operate"},
+        {"get", "/templates", NULL},
+        {"get", "/templates/{name}", NULL},
+        {"put", "/templates/{name}", "graph:templates"},
+        {"delete", "/templates/{name}", "graph:templates"},
+        {"post", "/templates/{name}/render", NULL},
+        {"post", "/templates/{name}/submit", "graph:submit"},
+    };
+    struct e2e_daemon *d = *state;
+    struct e2e_resp r;
+    json_t *paths;
+    const char *k;
+    json_t *item;
+    size_t n_documented = 0;
+
+    assert_int_equal(e2e_get(d, "/api/v1/openapi.json", NULL, &r), 200);
+    paths = json_incref(json_object_get(r.json, "paths"));
+    e2e_resp_free(&r);
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        char full[128], url[128], method[8];
+        const json_t *op;
+        const char *scope;
+        size_t j;
+
+        snprintf(full, sizeof(full), "/api/v1/graph%s", routes[i].path);
+        op = json_object_get(json_object_get(paths, full), routes[i].method);
+        if (!op)
+            fail_msg("%s %s is not documented", routes[i].method, full);
+        scope = json_string_value(json_object_get(op, "x-scope"));
+        if (routes[i].scope ? !scope || strcmp(scope, routes[i].scope) != 0 : scope != NULL)
+            fail_msg("%s %s: x-scope %s, want %s", routes[i].method, full, scope ? scope : "null",
+                     routes[i].scope ? routes[i].scope : "null");
+        /* registered: the module answers, not the router */
+        snprintf(url, sizeof(url), "/api/v1/graph%s", routes[i].path);
+        for (char *b; (b = strchr(url, '{'));) {
+            char *e = strchr(b, '}');
+            memmove(b + 4, e + 1, strlen(e + 1) + 1);
+            memcpy(b, "nope", 4);
+        }
+        for (j = 0; routes[i].method[j] && j < sizeof(method) - 1; j++)
+            method[j] = (char)(routes[i].method[j] - 'a' + 'A');
+        method[j] = '\0';
+        e2e_request(d, method, url, d->admin_token, NULL,
+                    strcmp(method, "GET") && strcmp(method, "DELETE") ? "{}" : NULL,
+                    strcmp(method, "GET") && strcmp(method, "DELETE") ? 2 : 0, &r);
+        if (r.status == 405 ||
+            (r.status == 404 && e2e_error_code(&r) && strcmp(e2e_error_code(&r), "not_found") == 0))
+            fail_msg("%s %s is documented but not registered (%d)", method, url, r.status);
+        e2e_resp_free(&r);
+    }
+    json_object_foreach(paths, k, item)
+    {
+        if (strncmp(k, "/api/v1/graph/", 14) == 0 || strcmp(k, "/api/v1/graph") == 0)
+            n_documented += json_object_size(item);
+    }
+    assert_int_equal(n_documented, sizeof(routes) / sizeof(routes[0]));
+    json_decref(paths);
+    e2e_pass(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -550,6 +629,8 @@ int main(void)
                                                  e2e_teardown, (void *)&both),
         cmocka_unit_test_prestate_setup_teardown(test_relengctl, e2e_setup, e2e_teardown,
                                                  (void *)&both),
+        cmocka_unit_test_prestate_setup_teardown(test_openapi_matches_routes, e2e_setup,
+                                                 e2e_teardown, (void *)&both),
         cmocka_unit_test_prestate_setup_teardown(test_kill9_mid_graph, e2e_setup, e2e_teardown,
                                                  (void *)&both_short_lease),
     };

@@ -97,6 +97,20 @@ static int64_t search_range(const struct index *ix, int64_t lo, int64_t hi, cons
     while (hi - lo >= 2) {
         int64_t mid = lo + (hi - lo) / 2;
         int64_t l = n - sa[mid] < nlen ? n - sa[mid] : nlen;
+        /* The search is bound by memory latency (a suffix array entry, then
+           the text it points at, per step): fetch both possible next
+           entries while this step's text is on its way. */
+        {
+            int64_t a = lo + (mid - lo) / 2, b = mid + (hi - mid) / 2;
+            __builtin_prefetch(&sa[a]);
+            __builtin_prefetch(&sa[b]);
+            __builtin_prefetch(&sa[lo + (a - lo) / 2]);
+            __builtin_prefetch(&sa[a + (mid - a) / 2]);
+            __builtin_prefetch(&sa[mid + (b - mid) / 2]);
+            __builtin_prefetch(&sa[b + (hi - b) / 2]);
+            __builtin_prefetch(old + sa[a]);
+            __builtin_prefetch(old + sa[b]);
+        }
         if (memcmp(old + sa[mid], nw, (size_t)l) < 0)
             lo = mid;
         else

@@ -208,3 +208,28 @@ test('the graph list filters and reruns failed jobs in bulk', { skip: (!hasGraph
   assert.equal(g.json.tasks.find((x) => x.label === 'build-win64').state, 'pending');
   await page.close();
 });
+
+test('a draft graph is edited as JSON before it is submitted', { skip: !hasGraph && 'graph module not loaded' }, async () => {
+  const page = await newPage();
+  await page.goto(`${base}/#/m/graph?view=try`);
+  await page.getByTestId('graph-try-template').selectOption('browser-try');
+  await page.getByTestId('graph-try-param-revision').fill('draft1');
+  await page.getByTestId('graph-try-param-platforms').fill('linux64');
+  await page.getByTestId('graph-try-preview').click();
+  await page.locator('[data-testid="graph-try-job"]').nth(2).waitFor();
+  await page.getByTestId('graph-try-edit').click();
+  const draft = page.getByTestId('graph-try-draft');
+  const graph = JSON.parse(await draft.inputValue());
+  assert.equal(graph.tasks.length, 3);
+  graph.name = 'edited draft';
+  graph.tasks = graph.tasks.filter((t) => t.label !== 'gate');
+  await draft.fill(JSON.stringify(graph));
+  await page.getByTestId('graph-try-submit').click();
+  await page.getByTestId('graph-page').waitFor();
+  const id = await page.getByTestId('graph-page').getAttribute('data-graph-id');
+  await page.getByTestId('graph-page').getByText('edited draft').waitFor();
+  const g = await api('GET', `/api/v1/graph/graphs/${id}`);
+  assert.equal(g.json.name, 'edited draft');
+  assert.deepEqual(g.json.tasks.map((t) => t.label).sort(), ['build-linux64', 'test-linux64']);
+  await page.close();
+});

@@ -77,10 +77,37 @@ static int sweep_tx(struct rd_tx *tx, void *arg)
     return graph_engine_deadlines(s->g, tx, rd_now_ms(s->g->h), 500, &s->n);
 }
 
+/* Whether any unresolved task is past its deadline (a read: most sweeps
+   find nothing and must not take the writer). */
+static int overdue_tx(struct rd_tx *tx, void *arg)
+{
+    struct sweep *s = arg;
+    sqlite3_stmt *st = NULL;
+    int rc = RD_EIO, step;
+
+    if (sqlite3_prepare_v2(rd_tx_db(tx),
+                           "SELECT 1 FROM graph_tasks WHERE deadline_ms > 0 AND deadline_ms <= ?1"
+                           " AND state IN ('unscheduled', 'pending', 'running', 'waiting',"
+                           " 'inactive') LIMIT 1",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, (int64_t)rd_now_ms(s->g->h));
+        step = sqlite3_step(st);
+        if (step == SQLITE_ROW || step == SQLITE_DONE) {
+            s->n = step == SQLITE_ROW;
+            rc = RD_OK;
+        }
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static void sweep_work(void *arg)
 {
     struct sweep *s = arg;
-    s->rc = rd_store_write(s->g->h, sweep_tx, s);
+
+    s->rc = rd_store_read(s->g->h, overdue_tx, s);
+    if (s->rc == RD_OK && s->n > 0)
+        s->rc = rd_store_write(s->g->h, sweep_tx, s);
 }
 
 static void sweep_done(void *arg)

@@ -220,6 +220,13 @@ enum op_kind {
     OP_TASK_RELEASE,
 };
 
+static const char *const op_names[] = {
+    [OP_ADD] = "tasks added",           [OP_ACTIVATE_MATCHING] = "activated by pattern",
+    [OP_RERUN_FAILED] = "failed rerun", [OP_CANCEL_GRAPH] = "canceled",
+    [OP_TASK_RERUN] = "rerun",          [OP_TASK_CANCEL] = "canceled",
+    [OP_TASK_ACTIVATE] = "activated",   [OP_TASK_RELEASE] = "released",
+};
+
 struct op_tx {
     struct graph *g;
     enum op_kind kind;
@@ -279,8 +286,8 @@ static int run_op(struct rd_req *r, struct op_tx *o, bool on_task)
         rc = reply_engine_error(r, rc, &o->err, nf);
         goto out;
     }
-    rd_log(o->g->h, RD_INFO, "%s %s: operation %d by %s", on_task ? "task" : "graph", o->id,
-           (int)o->kind, rd_req_principal(r));
+    rd_log(o->g->h, RD_INFO, "%s %s: %s by %s", on_task ? "task" : "graph", o->id,
+           op_names[o->kind], rd_req_principal(r));
     rc = rd_store_read(o->g->h, read_tx, &rt);
     if (rc != RD_OK)
         goto out;

@@ -422,8 +422,7 @@ static int tasks_release(struct rd_req *r, void *arg)
 
 /* ------------------------------------------------------------- templates */
 
-/* The template named name: from the store, else the templates directory.
- *source "api" / "file". NULL when there is none. New reference. */
+/* A template read or write: one by name, or (name NULL) all stored ones. */
 struct tpl_tx {
     const char *name;
     json_t *tpl;
@@ -473,6 +472,8 @@ static json_t *tpl_from_file(struct graph *g, const char *name)
     return json_load_file(path, JSON_REJECT_DUPLICATES, NULL);
 }
 
+/* The template named name: from the store, else the templates directory;
+ *source says which ("api", "file"). NULL when there is none. New reference. */
 static json_t *tpl_find(struct graph *g, const char *name, const char **source)
 {
     struct tpl_tx t = {.name = name};

@@ -10,6 +10,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
@@ -171,6 +172,17 @@ test('a failed job in the push grid opens its log at the first error line', { sk
   const t = await claimLabel('build-win64', 'browser-win64');
   const log = await api('POST', `/api/v1/dispatch/runs/${t.taskId}/${t.runId}/log?offset=0`, 'step 1 ok\nstep 2 ok\nerror: the linker fell over\nmore noise\n', adminToken, true);
   assert.equal(log.status, 200, log.text);
+  const bytes = 'linker output\n';
+  const art = await fetch(`${base}/api/v1/dispatch/runs/${t.taskId}/${t.runId}/artifacts/linker.txt`, {
+    method: 'PUT',
+    headers: {
+      Authorization: `Bearer ${adminToken}`,
+      'Content-Type': 'application/octet-stream',
+      'X-Content-SHA256': createHash('sha256').update(bytes).digest('hex'),
+    },
+    body: bytes,
+  });
+  assert.equal(art.status, 201, await art.text());
   const rep = await api('POST', `/api/v1/dispatch/runs/${t.taskId}/${t.runId}/report`, { state: 'failed', reason: 'failed', exitCode: 2 });
   assert.equal(rep.status, 200, JSON.stringify(rep.json));
 
@@ -185,6 +197,9 @@ test('a failed job in the push grid opens its log at the first error line', { sk
   await line.waitFor();
   assert.equal(await line.textContent(), 'error: the linker fell over');
   assert.equal(await line.getAttribute('data-line'), '3');
+  // the run's artifacts, from the same panel
+  await page.getByTestId('graph-run-artifacts').first().click();
+  await page.getByTestId('graph-artifacts').getByRole('link', { name: 'linker.txt' }).waitFor();
   await page.close();
 });
 

@@ -261,7 +261,7 @@ export async function graphPage(root, ctx, gid) {
             {},
             h('a', { href: r.logUrl, 'data-testid': 'graph-run-log', onclick: (ev) => { ev.preventDefault(); showLog(h, logBox, r.logUrl, ctx.signal); } }, 'log'),
             ' ',
-            h('a', { href: r.artifactsUrl, onclick: (ev) => { ev.preventDefault(); loadArtifacts(artBox, r.artifactsUrl); } }, 'artifacts'),
+            h('a', { href: r.artifactsUrl, 'data-testid': 'graph-run-artifacts', onclick: (ev) => { ev.preventDefault(); loadArtifacts(artBox, r.artifactsUrl); } }, 'artifacts'),
           ),
         ),
       );

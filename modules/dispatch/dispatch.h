@@ -73,7 +73,12 @@ struct dispatch {
     char art_dir[PATH_MAX];
 
     pthread_mutex_t lock;
-    pthread_mutex_t log_lock;  /* serialises log appends and the compression's switch */
+    pthread_mutex_t log_lock; /* serialises log appends and the compression's switch */
+    /* group commit (batch.c) */
+    pthread_mutex_t batch_lock;
+    pthread_cond_t batch_cond;
+    struct dispatch_batch_item *batch_head, *batch_tail;
+    bool batch_leader;
     pthread_cond_t claim_cond; /* claims wait here; CLOCK_MONOTONIC */
     pthread_cond_t log_cond;   /* log tails wait here */
     uint64_t claim_gen;        /* bumped whenever there may be new work */
@@ -118,6 +123,13 @@ void dispatch_art_dir(const struct dispatch *d, const char *task_id, uint32_t ru
                       size_t len);
 /* Deadline for pthread_cond_timedwait on CLOCK_MONOTONIC, ms from now. */
 void dispatch_abstime(struct timespec *ts, uint64_t ms_from_now);
+
+/* ---- batch.c: runs fn(tx, arg) in a write transaction shared with the
+   other callers of the moment (group commit); fn's result. fn must reset
+   its outputs first: after a failed batch it runs again on its own. Any
+   thread that may write to the store; never with d->lock held. */
+struct dispatch_batch_item;
+int dispatch_batch_write(struct dispatch *d, rd_tx_fn fn, void *arg);
 
 /* ---- queue.c: the service and the state changes. Each *_tx runs inside
    the caller's write (or read) transaction. */
@@ -195,7 +207,9 @@ struct dispatch_reclaim {
     const char *task_id;
     uint32_t run_id;
     uint64_t taken_until; /* out */
-    char why[160];        /* out on RD_ECONFLICT */
+    bool conflict;        /* out: 409, why says why */
+    bool notfound;        /* out: 404 */
+    char why[160];
 };
 int dispatch_reclaim_tx(struct rd_tx *tx, void *arg);
 

@@ -6,7 +6,7 @@ noinst_LTLIBRARIES += modules/libdispatch_core.la
 modules_libdispatch_core_la_SOURCES = modules/dispatch/module.c modules/dispatch/dispatch.h \
 	modules/dispatch/queue.c modules/dispatch/routes_worker.c modules/dispatch/routes_log.c \
 	modules/dispatch/routes_artifact.c modules/dispatch/routes_admin.c \
-	modules/dispatch/sql.c modules/dispatch/sql.h \
+	modules/dispatch/sql.c modules/dispatch/sql.h modules/dispatch/batch.c \
 	modules/dispatch/placement.c modules/dispatch/placement.h \
 	modules/dispatch/lease.c modules/dispatch/lease.h \
 	modules/dispatch/logchunk.c modules/dispatch/logchunk.h \
@@ -21,7 +21,7 @@ modules_dispatch_la_SOURCES =
 modules_dispatch_la_LIBADD = modules/libdispatch_core.la $(JANSSON_LIBS) $(SQLITE3_LIBS) \
 	$(LZMA_LIBS) $(OPENSSL_LIBS) -lm
 modules_dispatch_la_LDFLAGS = $(MODULE_LDFLAGS)
-EXTRA_DIST += modules/dispatch/openapi.json modules/dispatch/README.md
+EXTRA_DIST += modules/dispatch/openapi.json modules/dispatch/README.md worker/README.md
 dist_confmods_DATA += etc/modules.d/dispatch.conf
 
 # relengd-worker, the agent on each worker machine (worker/README.md).

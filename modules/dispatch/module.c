@@ -529,6 +529,8 @@ static void dispatch_destroy(void *mod)
     pthread_cond_destroy(&d->log_cond);
     pthread_mutex_destroy(&d->lock);
     pthread_mutex_destroy(&d->log_lock);
+    pthread_mutex_destroy(&d->batch_lock);
+    pthread_cond_destroy(&d->batch_cond);
     free(d);
 }
 
@@ -586,6 +588,8 @@ static int dispatch_init(struct rd_host *h, void **out)
     d->h = h;
     pthread_mutex_init(&d->lock, NULL);
     pthread_mutex_init(&d->log_lock, NULL);
+    pthread_mutex_init(&d->batch_lock, NULL);
+    pthread_cond_init(&d->batch_cond, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&d->claim_cond, &ca);

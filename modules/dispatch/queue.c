@@ -378,7 +378,10 @@ int dispatch_claim_tx(struct rd_tx *tx, void *arg)
     uint64_t now = rd_now_ms(d->h);
     int rc, got = 0;
 
+    /* Outputs first: a failed group commit runs this again (batch.c). */
+    json_decref(c->tasks);
     c->tasks = json_array();
+    c->quarantined = false;
     c->recheck_ms = 0;
     c->held_for[0] = '\0';
     c->earliest_due = 0;
@@ -456,11 +459,14 @@ int dispatch_reclaim_tx(struct rd_tx *tx, void *arg)
         "SELECT state, coalesce(taken_until_ms, 0), deadline_ms, coalesce(worker_id, '')"
         " FROM dispatch_runs WHERE task_id = ?1 AND run_id = ?2",
         "sI", rc_->task_id, (int64_t)rc_->run_id);
+    rc_->conflict = false;
+    rc_->notfound = false;
     if (rc != RD_OK)
         return rc;
     if (sqlite3_step(st) != SQLITE_ROW) {
         sqlite3_finalize(st);
-        return RD_ENOTFOUND;
+        rc_->notfound = true; /* not an error: keeps a group commit going */
+        return RD_OK;
     }
     snprintf(state, sizeof(state), "%s", dsql_text(st, 0));
     taken = (uint64_t)sqlite3_column_int64(st, 1);
@@ -476,7 +482,8 @@ int dispatch_reclaim_tx(struct rd_tx *tx, void *arg)
         snprintf(rc_->why, sizeof(rc_->why), "run %s/%u: %s, stop it", rc_->task_id, rc_->run_id,
                  dispatch_expiry_reason(now, 1, taken, deadline));
         dispatch_schedule_expiry(d, now);
-        return RD_ECONFLICT;
+        rc_->conflict = true;
+        return RD_OK;
     }
     lease = strncmp(worker_id, "external:", 9) == 0 ? d->conf.external_lease_ms : d->conf.lease_ms;
     rc_->taken_until = dispatch_lease_until(now, lease, deadline);
@@ -744,6 +751,12 @@ int dispatch_report_tx(struct rd_tx *tx, void *arg)
     bool refused;
     int rc;
 
+    /* Outputs first: a failed group commit runs this again (batch.c). */
+    json_decref(p->run);
+    p->run = NULL;
+    p->conflict = false;
+    p->resolved = false;
+    p->why[0] = '\0';
     rc = run_row_get(db, p->task_id, p->run_id, &row);
     if (rc != RD_OK)
         goto out;

@@ -308,9 +308,7 @@ static int claim(struct rd_req *r, void *arg)
         c.n_others = waiting ? snapshot_take(d, &me, snap) : 0;
         pthread_mutex_unlock(&d->lock);
 
-        json_decref(c.tasks);
-        c.tasks = NULL;
-        rc = rd_store_write(d->h, dispatch_claim_tx, &c);
+        rc = dispatch_batch_write(d, dispatch_claim_tx, &c);
         if (rc != RD_OK)
             goto out;
 
@@ -392,13 +390,13 @@ static int reclaim(struct rd_req *r, void *arg)
         return rc == RD_EINVAL ? RD_OK : rc;
     rc_.task_id = ir.task_id;
     rc_.run_id = ir.run_id;
-    rc = rd_store_write(d->h, dispatch_reclaim_tx, &rc_);
-    if (rc == RD_ECONFLICT)
-        return rd_reply_error(r, 409, "run_not_running", "%s", rc_.why);
-    if (rc == RD_ENOTFOUND)
-        return rd_reply_error(r, 404, "unknown_run", "no run %s/%u", ir.task_id, ir.run_id);
+    rc = dispatch_batch_write(d, dispatch_reclaim_tx, &rc_);
     if (rc != RD_OK)
         return rc;
+    if (rc_.conflict)
+        return rd_reply_error(r, 409, "run_not_running", "%s", rc_.why);
+    if (rc_.notfound)
+        return rd_reply_error(r, 404, "unknown_run", "no run %s/%u", ir.task_id, ir.run_id);
     return rd_reply_json(r, 200, json_pack("{s:I}", "takenUntil", (json_int_t)rc_.taken_until));
 }
 
@@ -478,7 +476,7 @@ static int report(struct rd_req *r, void *arg)
         return rd_reply_error(r, 400, "bad_request", "%s", why);
     p.task_id = ir.task_id;
     p.run_id = ir.run_id;
-    rc = rd_store_write(d->h, dispatch_report_tx, &p);
+    rc = dispatch_batch_write(d, dispatch_report_tx, &p);
     if (rc == RD_ENOTFOUND)
         return rd_reply_error(r, 404, "unknown_run", "no run %s/%u", ir.task_id, ir.run_id);
     if (rc != RD_OK)

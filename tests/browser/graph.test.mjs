@@ -161,6 +161,18 @@ test('the graph page follows states live and the task panel releases a breakpoin
     await page.locator('[data-testid="graph-node"][data-label="build-linux64"][data-state="completed"]').waitFor();
     await page.locator('[data-testid="graph-node"][data-label="test-linux64"][data-state="pending"]').waitFor();
   }
+  // edit and rerun the released breakpoint from the panel: it waits again,
+  // with the edited payload
+  await page.locator('[data-testid="graph-node"][data-label="gate"]').click();
+  await page.getByTestId('graph-task-edit').click();
+  await page.getByTestId('graph-task-payload-edit').fill('{"command": ["echo", "edited"]}');
+  await page.getByTestId('graph-task-edit-submit').click();
+  await page.locator('[data-testid="graph-node"][data-label="gate"][data-state="waiting"]').waitFor();
+  const gate = (await api('GET', `/api/v1/graph/graphs/${gid}`)).json.tasks.find((x) => x.label === 'gate');
+  const full = await api('GET', `/api/v1/graph/tasks/${gate.id}`);
+  assert.deepEqual(full.json.payload.command, ['echo', 'edited']);
+  await page.getByTestId('graph-task-release').click();
+  await page.locator('[data-testid="graph-node"][data-label="gate"][data-state="completed"]').waitFor();
   // activate the inactive job from the panel (backfill)
   await page.locator('[data-testid="graph-node"][data-label="test-win64"]').click();
   await page.getByTestId('graph-task-activate').click();

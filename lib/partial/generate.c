@@ -31,6 +31,12 @@ struct gen_diff {
     size_t patch_len;
     uint8_t *full; /* compressed full file when we had to compress it ourselves */
     size_t full_len;
+    uint8_t to_sha256[32];   /* of the to file, for verify (when has_sha) */
+    uint8_t from_sha256[32]; /* the cache key's other half */
+    bool has_sha;
+    bool lazy; /* a cache hit not yet checked by applying it */
+    struct partial_cache_ops ops;
+    bool has_ops;
 };
 
 struct partial_gen {
@@ -270,22 +276,51 @@ static bool cached_patch_ok(const uint8_t *cpatch, size_t clen, const uint8_t *o
     return ok;
 }
 
-int partial_gen_diff(struct partial_gen *g, size_t i, const struct partial_cache_ops *cache,
-                     struct rd_error *err)
+static const char *format_name(enum mar_compression comp)
 {
-    struct gen_diff *d;
+    return comp == MAR_COMP_BZ2 ? "mbdiff10+bz2" : "mbdiff10+xz";
+}
+
+/* The SHA-256 of an entry's stored (compressed) bytes. */
+static int stored_digest(const struct mar *m, const struct mar_entry *e, uint8_t out[32])
+{
+    return hash_buf(HASH_SHA256, mar_entry_stored(m, e), e->size, out, NULL);
+}
+
+/* The memo's content digest and size of entry e, if it has them. */
+static bool memo_get(const struct partial_cache_ops *ops, const struct mar *m,
+                     const struct mar_entry *e, uint8_t content[32], uint64_t *size)
+{
+    uint8_t st[32];
+
+    return ops && ops->digest_get && stored_digest(m, e, st) == RD_OK &&
+           ops->digest_get(ops->arg, st, content, size) == RD_OK;
+}
+
+static void memo_put(const struct partial_cache_ops *ops, const struct mar *m,
+                     const struct mar_entry *e, const uint8_t content[32], uint64_t size)
+{
+    uint8_t st[32];
+
+    if (ops && ops->digest_put && stored_digest(m, e, st) == RD_OK)
+        ops->digest_put(ops->arg, st, content, size);
+}
+
+/* The full work of an item: decompress both files, hash them, then the
+   cached patch (checked by applying it) or a new diff. known_miss: the
+   cache was just asked for this pair and has nothing. */
+static int diff_strict(struct partial_gen *g, struct gen_diff *d,
+                       const struct partial_cache_ops *cache, bool known_miss, struct rd_error *err)
+{
     uint8_t *old = NULL, *new_buf = NULL, *raw = NULL, *cpatch = NULL;
     size_t old_len = 0, new_len = 0, raw_len = 0, cpatch_len = 0;
     struct partial_cache_key key;
     struct rd_error sub = {0};
     enum mar_compression comp = comp_of(g);
-    uint64_t t0 = mono_ms(), t_diff;
+    uint64_t t_diff;
     bool use_cache;
     int rc;
 
-    if (i >= g->n_diffs)
-        return rd_error_set(err, RD_EINVAL, "no diff item %zu", i);
-    d = &g->diffs[i];
     memset(&key, 0, sizeof(key));
     rc = mar_extract_mem(g->from, d->from_e, g->o.max_entry, &old, &old_len, &sub);
     if (rc == RD_OK)
@@ -296,24 +331,31 @@ int partial_gen_diff(struct partial_gen *g, size_t i, const struct partial_cache
     }
     d->info.from_size = old_len;
     d->info.to_size = new_len;
+    /* verify compares the applied file with this digest instead of
+       decompressing the to file a second time */
+    rc = hash_buf(HASH_SHA256, new_buf, new_len, d->to_sha256, err);
+    if (rc == RD_OK)
+        rc = hash_buf(HASH_SHA256, old, old_len, d->from_sha256, err);
+    if (rc != RD_OK)
+        goto out;
+    d->has_sha = true;
+    memo_put(cache, g->from, d->from_e, d->from_sha256, old_len);
+    memo_put(cache, g->to, d->to_e, d->to_sha256, new_len);
     if (old_len == new_len && memcmp(old, new_buf, old_len) == 0) {
         d->info.choice = PARTIAL_SAME;
         goto done;
     }
     use_cache = cache && cache->get;
     if (use_cache) {
-        key.format = comp == MAR_COMP_BZ2 ? "mbdiff10+bz2" : "mbdiff10+xz";
+        key.format = format_name(comp);
         key.from_size = old_len;
         key.to_size = new_len;
-        rc = hash_buf(HASH_SHA256, old, old_len, key.from_sha256, err);
-        if (rc == RD_OK)
-            rc = hash_buf(HASH_SHA256, new_buf, new_len, key.to_sha256, err);
-        if (rc != RD_OK)
-            goto out;
+        memcpy(key.from_sha256, d->from_sha256, 32);
+        memcpy(key.to_sha256, d->to_sha256, 32);
         if (new_len < cache->min_size) {
             d->info.cache = PARTIAL_CACHE_BYPASS;
             use_cache = false;
-        } else if (cache->get(cache->arg, &key, &cpatch, &cpatch_len) == RD_OK) {
+        } else if (!known_miss && cache->get(cache->arg, &key, &cpatch, &cpatch_len) == RD_OK) {
             if (cached_patch_ok(cpatch, cpatch_len, old, old_len, new_buf, new_len,
                                 g->o.max_entry ? g->o.max_entry : MAR_DEFAULT_MAX_ENTRY)) {
                 d->info.cache = PARTIAL_CACHE_HIT;
@@ -371,14 +413,91 @@ int partial_gen_diff(struct partial_gen *g, size_t i, const struct partial_cache
         d->info.choice = PARTIAL_FULL;
     }
 done:
-    d->info.ms = mono_ms() - t0;
-    d->info.done = true;
     rc = RD_OK;
 out:
     free(old);
     free(new_buf);
     free(raw);
     free(cpatch);
+    return rc;
+}
+
+/* The cheap path: both digests from the memo and the patch from the cache,
+   nothing decompressed. RD_OK when it decided the item; RD_ENOTFOUND when
+   the strict path must run (*asked tells whether the cache said no). */
+static int diff_lazy(struct partial_gen *g, struct gen_diff *d,
+                     const struct partial_cache_ops *cache, bool *asked)
+{
+    struct partial_cache_key key;
+    uint8_t *data = NULL;
+    size_t len = 0;
+
+    *asked = false;
+    memset(&key, 0, sizeof(key));
+    if (!cache || !cache->get || !cache->digest_get ||
+        mar_entry_compression(g->to, d->to_e) != comp_of(g) ||
+        !memo_get(cache, g->from, d->from_e, key.from_sha256, &key.from_size) ||
+        !memo_get(cache, g->to, d->to_e, key.to_sha256, &key.to_size) ||
+        key.to_size < cache->min_size)
+        return RD_ENOTFOUND;
+    key.format = format_name(comp_of(g));
+    *asked = true;
+    if (cache->get(cache->arg, &key, &data, &len) != RD_OK)
+        return RD_ENOTFOUND;
+    memcpy(d->from_sha256, key.from_sha256, 32);
+    memcpy(d->to_sha256, key.to_sha256, 32);
+    d->has_sha = true;
+    d->info.from_size = key.from_size;
+    d->info.to_size = key.to_size;
+    d->info.cache = PARTIAL_CACHE_HIT;
+    d->info.full_size = d->to_e->size;
+    d->info.patch_size = len;
+    if (len < d->info.full_size) {
+        d->info.choice = PARTIAL_PATCH;
+        d->patch = data;
+        d->patch_len = len;
+        d->lazy = true; /* checked when the partial is verified */
+    } else {
+        d->info.choice = PARTIAL_FULL;
+        free(data);
+    }
+    return RD_OK;
+}
+
+int partial_gen_diff(struct partial_gen *g, size_t i, const struct partial_cache_ops *cache,
+                     struct rd_error *err)
+{
+    struct gen_diff *d;
+    uint64_t t0 = mono_ms();
+    bool asked = false;
+    int rc;
+
+    if (i >= g->n_diffs)
+        return rd_error_set(err, RD_EINVAL, "no diff item %zu", i);
+    d = &g->diffs[i];
+    if (cache) {
+        d->ops = *cache;
+        d->has_ops = true;
+    }
+    /* the same stored bytes are the same file: nothing to decompress */
+    if (d->from_e->size == d->to_e->size &&
+        memcmp(mar_entry_stored(g->from, d->from_e), mar_entry_stored(g->to, d->to_e),
+               d->to_e->size) == 0) {
+        d->info.choice = PARTIAL_SAME;
+        if (memo_get(cache, g->to, d->to_e, d->to_sha256, &d->info.to_size)) {
+            d->has_sha = true;
+            d->info.from_size = d->info.to_size;
+        }
+        rc = RD_OK;
+    } else if (diff_lazy(g, d, cache, &asked) == RD_OK) {
+        rc = RD_OK;
+    } else {
+        rc = diff_strict(g, d, cache, asked, err);
+    }
+    if (rc == RD_OK) {
+        d->info.ms = mono_ms() - t0;
+        d->info.done = true;
+    }
     return rc;
 }
 
@@ -656,7 +775,24 @@ static int same_as_entry(const struct partial_gen *g, const struct mar *m,
     return rc;
 }
 
-int partial_gen_verify(struct partial_gen *g, const char *out_path, struct rd_error *err)
+/* Whether the file at path has the SHA-256 digest want. */
+static int same_as_digest(const char *path, const uint8_t want[32], bool *same,
+                          struct rd_error *err)
+{
+    uint8_t *a = NULL, got[32];
+    size_t a_len = 0;
+    int rc = read_whole(path, &a, &a_len);
+
+    if (rc != RD_OK)
+        return rd_error_set(err, rc, "verify: cannot read %s", path);
+    rc = hash_buf(HASH_SHA256, a, a_len, got, err);
+    if (rc == RD_OK)
+        *same = memcmp(got, want, 32) == 0;
+    free(a);
+    return rc;
+}
+
+static int verify_once(struct partial_gen *g, const char *out_path, struct rd_error *err)
 {
     char dir[PATH_MAX], path[PATH_MAX];
     struct partial_apply_report rep = {0};
@@ -700,7 +836,10 @@ int partial_gen_verify(struct partial_gen *g, const char *out_path, struct rd_er
             rc = rd_error_set(err, RD_ECORRUPT, "verify: %.200s is missing after applying", name);
             goto out;
         }
-        rc = same_as_entry(g, g->to, g->to_entries[i], path, &same, err);
+        if (g->diff_of_to[i] >= 0 && g->diffs[g->diff_of_to[i]].has_sha)
+            rc = same_as_digest(path, g->diffs[g->diff_of_to[i]].to_sha256, &same, err);
+        else
+            rc = same_as_entry(g, g->to, g->to_entries[i], path, &same, err);
         if (rc != RD_OK)
             goto out;
         if (!same && partial_apply_skipped(&rep, name)) {
@@ -782,4 +921,43 @@ const char *partial_gen_channel(const struct partial_gen *g)
 const char *partial_gen_version(const struct partial_gen *g)
 {
     return g->version;
+}
+
+int partial_gen_verify(struct partial_gen *g, const char *out_path, struct rd_error *err)
+{
+    struct rd_error sub = {0};
+    size_t n_lazy = 0;
+    int rc = verify_once(g, out_path, err);
+
+    if (rc != RD_ECORRUPT)
+        return rc;
+    for (size_t i = 0; i < g->n_diffs; i++)
+        n_lazy += g->diffs[i].lazy;
+    if (n_lazy == 0)
+        return rc;
+    /* Some patches came from the cache unchecked: check each of them now by
+       applying it (the strict path), which drops and regenerates the ones
+       that do not reproduce their file; then pack and verify again. */
+    for (size_t i = 0; i < g->n_diffs; i++) {
+        struct gen_diff *d = &g->diffs[i];
+        const char *path = d->info.path;
+
+        if (!d->lazy)
+            continue;
+        free(d->patch);
+        d->patch = NULL;
+        d->patch_len = 0;
+        d->lazy = false;
+        d->has_sha = false;
+        memset(&d->info, 0, sizeof(d->info));
+        d->info.path = path;
+        rc = diff_strict(g, d, d->has_ops ? &d->ops : NULL, false, &sub);
+        if (rc != RD_OK)
+            return rd_error_set(err, rc, "verify: regenerating %.200s: %s", path, sub.msg);
+        d->info.done = true;
+    }
+    rc = partial_gen_pack(g, out_path, err);
+    if (rc != RD_OK)
+        return rc;
+    return verify_once(g, out_path, err);
 }

@@ -78,13 +78,25 @@ struct partial_cache_ops {
                 uint64_t diff_ms);
     /* The entry get returned does not turn from into to: drop it. */
     void (*drop)(void *arg, const struct partial_cache_key *k);
+    /* Optional, both or neither: a memo of content digests keyed by the
+       SHA-256 of an entry's stored (compressed) bytes, so that files whose
+       archives carry the same stored bytes as before (the other locales of
+       a release) are neither decompressed nor hashed again. get: RD_OK and
+       the content's SHA-256 and size, or RD_ENOTFOUND. A wrong memo entry
+       cannot produce a wrong partial: verification compares every file and
+       falls back to decompressing. */
+    int (*digest_get)(void *arg, const uint8_t stored_sha256[32], uint8_t content_sha256[32],
+                      uint64_t *size);
+    void (*digest_put)(void *arg, const uint8_t stored_sha256[32], const uint8_t content_sha256[32],
+                       uint64_t size);
 };
 
 enum partial_cache_outcome {
     PARTIAL_CACHE_NONE = 0,    /* not looked up (identical, or no cache) */
     PARTIAL_CACHE_BYPASS = 1,  /* below min_size */
     PARTIAL_CACHE_MISS = 2,    /* diffed, then stored */
-    PARTIAL_CACHE_HIT = 3,     /* patch from the cache, checked */
+    PARTIAL_CACHE_HIT = 3,     /* patch from the cache (checked by applying it, at once or
+                                  when the partial is verified) */
     PARTIAL_CACHE_CORRUPT = 4, /* cached patch did not reproduce to: dropped, diffed again */
 };
 
@@ -120,8 +132,16 @@ int partial_gen_open(const char *from_mar, const char *to_mar, const struct part
 void partial_gen_free(struct partial_gen *g); /* NULL-safe */
 
 size_t partial_gen_n_diffs(const struct partial_gen *g);
-/* Runs work item i (0 <= i < n_diffs); cache may be NULL. Thread-safe for
-   distinct i. RD_OK, or the error of decompressing / diffing. */
+/* Runs work item i (0 <= i < n_diffs); cache may be NULL (the same ops for
+   every item: verification uses them again). Thread-safe for distinct i.
+   RD_OK, or the error of decompressing / diffing.
+
+   Fast paths: identical stored bytes are unchanged files without
+   decompressing. With the digest memo, a file pair whose digests are both
+   known and whose patch is cached is taken without decompressing either:
+   such a hit is checked when the partial is verified, and if its file does
+   not come out right the entry is dropped, the file diffed again, the
+   partial packed again and verified again (counted as corrupt). */
 int partial_gen_diff(struct partial_gen *g, size_t i, const struct partial_cache_ops *cache,
                      struct rd_error *err);
 /* Item i's outcome (borrowed until partial_gen_free). */
@@ -135,7 +155,9 @@ const char *partial_gen_manifest(const struct partial_gen *g);
 
 /* Applies out_path to a copy of the from tree under o->workdir and checks
    the result against the to tree (see apply.h for what conditional lines
-   may leave out). RD_ECORRUPT naming the first file that differs. */
+   may leave out). RD_ECORRUPT naming the first file that differs. When the
+   files that differ all came from unchecked cache hits, those are
+   regenerated and out_path is rewritten and verified again first. */
 int partial_gen_verify(struct partial_gen *g, const char *out_path, struct rd_error *err);
 
 void partial_gen_stats(const struct partial_gen *g, struct partial_stats *st);

@@ -522,6 +522,100 @@ static void op_drop(void *arg, const struct partial_cache_key *k)
     pthread_mutex_unlock(&c->lock);
 }
 
+/* ------------------------------------------------------- digest memo */
+
+struct memo_op {
+    char stored[65], content[65];
+    int64_t size, now;
+    bool found;
+};
+
+static int memo_get_tx(struct rd_tx *tx, void *arg)
+{
+    struct memo_op *m = arg;
+    sqlite3_stmt *st = NULL;
+    int rc = RD_EIO, step;
+
+    if (sqlite3_prepare_v2(rd_tx_db(tx),
+                           "SELECT content_sha, size FROM partials_digests WHERE stored_sha = ?1",
+                           -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_bind_text(st, 1, m->stored, -1, SQLITE_STATIC) != SQLITE_OK)
+        goto out;
+    step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        const char *c = (const char *)sqlite3_column_text(st, 0);
+        m->found = c && partials_sha_hex_ok(c);
+        if (m->found)
+            memcpy(m->content, c, 65);
+        m->size = sqlite3_column_int64(st, 1);
+        rc = RD_OK;
+    } else if (step == SQLITE_DONE) {
+        rc = RD_OK;
+    }
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int memo_put_tx(struct rd_tx *tx, void *arg)
+{
+    struct memo_op *m = arg;
+    sqlite3_stmt *st = NULL;
+    int rc = RD_EIO;
+
+    if (sqlite3_prepare_v2(rd_tx_db(tx),
+                           "INSERT OR REPLACE INTO partials_digests (stored_sha, content_sha, size,"
+                           " used_ms) VALUES (?1, ?2, ?3, ?4)",
+                           -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_bind_text(st, 1, m->stored, -1, SQLITE_STATIC) == SQLITE_OK &&
+        sqlite3_bind_text(st, 2, m->content, -1, SQLITE_STATIC) == SQLITE_OK &&
+        sqlite3_bind_int64(st, 3, m->size) == SQLITE_OK &&
+        sqlite3_bind_int64(st, 4, m->now) == SQLITE_OK && sqlite3_step(st) == SQLITE_DONE)
+        rc = RD_OK;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int hex_to_bytes(const char *hex, uint8_t out[32])
+{
+    for (size_t i = 0; i < 32; i++) {
+        unsigned v = 0;
+        if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+            return RD_EINVAL;
+        out[i] = (uint8_t)v;
+    }
+    return RD_OK;
+}
+
+static int op_digest_get(void *arg, const uint8_t stored[32], uint8_t content[32], uint64_t *size)
+{
+    struct partials_cache_use *use = arg;
+    struct memo_op m = {0};
+
+    hash_hex(stored, 32, m.stored);
+    if (rd_store_read(use->c->h, memo_get_tx, &m) != RD_OK || !m.found ||
+        hex_to_bytes(m.content, content) != RD_OK)
+        return RD_ENOTFOUND;
+    *size = (uint64_t)m.size;
+    return RD_OK;
+}
+
+static void op_digest_put(void *arg, const uint8_t stored[32], const uint8_t content[32],
+                          uint64_t size)
+{
+    struct partials_cache_use *use = arg;
+    struct memo_op m = {.size = (int64_t)size};
+
+    /* only files that can use the cache are worth remembering */
+    if (size < use->c->conf->cache_min_size)
+        return;
+    hash_hex(stored, 32, m.stored);
+    hash_hex(content, 32, m.content);
+    m.now = (int64_t)rd_now_ms(use->c->h);
+    if (rd_store_write(use->c->h, memo_put_tx, &m) != RD_OK)
+        rd_log(use->c->h, RD_WARN, "storing a digest in the memo failed");
+}
+
 void partials_cache_ops(struct partials_cache_use *use, struct partial_cache_ops *ops)
 {
     memset(ops, 0, sizeof(*ops));
@@ -530,6 +624,8 @@ void partials_cache_ops(struct partials_cache_use *use, struct partial_cache_ops
     ops->get = op_get;
     ops->put = op_put;
     ops->drop = op_drop;
+    ops->digest_get = op_digest_get;
+    ops->digest_put = op_digest_put;
 }
 
 /* ---------------------------------------------------------- life cycle */

@@ -40,6 +40,10 @@ const char *const partials_migrations[] = {
     " hits INTEGER NOT NULL DEFAULT 0,"
     " PRIMARY KEY (from_sha, to_sha, format));"
     "CREATE INDEX partials_cache_lru ON partials_cache(last_used_ms)",
+    /* v2: the digest memo (stored bytes -> content) of files the cache uses */
+    "CREATE TABLE partials_digests ("
+    " stored_sha TEXT PRIMARY KEY, content_sha TEXT NOT NULL, size INTEGER NOT NULL,"
+    " used_ms INTEGER NOT NULL)",
     NULL,
 };
 

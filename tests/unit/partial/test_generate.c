@@ -80,11 +80,19 @@ struct mem_entry {
     size_t len;
 };
 
+struct mem_digest {
+    uint8_t stored[32], content[32];
+    uint64_t size;
+};
+
 struct mem_cache {
     pthread_mutex_t lock;
     struct mem_entry e[64];
     size_t n;
     unsigned gets, puts, drops;
+    struct mem_digest d[128];
+    size_t n_d;
+    unsigned digest_hits;
 };
 
 static struct mem_entry *mem_find(struct mem_cache *c, const struct partial_cache_key *k)
@@ -152,6 +160,43 @@ static void mem_drop(void *arg, const struct partial_cache_key *k)
         free(e->data);
         e->data = NULL;
     }
+    pthread_mutex_unlock(&c->lock);
+}
+
+static int mem_digest_get(void *arg, const uint8_t stored[32], uint8_t content[32], uint64_t *size)
+{
+    struct mem_cache *c = arg;
+    int rc = RD_ENOTFOUND;
+
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < c->n_d; i++)
+        if (memcmp(c->d[i].stored, stored, 32) == 0) {
+            memcpy(content, c->d[i].content, 32);
+            *size = c->d[i].size;
+            c->digest_hits++;
+            rc = RD_OK;
+            break;
+        }
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}
+
+static void mem_digest_put(void *arg, const uint8_t stored[32], const uint8_t content[32],
+                           uint64_t size)
+{
+    struct mem_cache *c = arg;
+
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < c->n_d; i++)
+        if (memcmp(c->d[i].stored, stored, 32) == 0)
+            goto out;
+    if (c->n_d < 128) {
+        memcpy(c->d[c->n_d].stored, stored, 32);
+        memcpy(c->d[c->n_d].content, content, 32);
+        c->d[c->n_d].size = size;
+        c->n_d++;
+    }
+out:
     pthread_mutex_unlock(&c->lock);
 }
 
@@ -508,6 +553,55 @@ static void test_cache_corrupt_entry_regenerated(void **state)
     mem_free(&c);
 }
 
+/* With the digest memo, a second locale's hits decompress nothing; a
+   corrupt entry taken that way is caught when the partial is verified,
+   dropped, regenerated, and the partial packed again. */
+static void test_cache_memo_lazy_hits(void **state)
+{
+    struct fixture *fx = *state;
+    struct mem_cache c = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    struct partial_cache_ops ops = mem_ops(&c, 1024);
+    struct partial_gen *g;
+    struct partial_stats st;
+    unsigned before;
+
+    ops.digest_get = mem_digest_get;
+    ops.digest_put = mem_digest_put;
+    g = generate(fx, fx->to_mar, PARTIAL_FMT_XZ, &ops);
+    partial_gen_stats(g, &st);
+    assert_int_equal(st.cache_misses, 4);
+    assert_true(c.n_d >= 12); /* both files of each compared pair */
+    partial_gen_free(g);
+
+    before = c.digest_hits;
+    g = generate(fx, fx->to2_mar, PARTIAL_FMT_XZ, &ops);
+    partial_gen_stats(g, &st);
+    assert_int_equal(st.cache_hits, 4);
+    assert_int_equal(st.cache_misses, 0);
+    /* the four hits took both digests from the memo */
+    assert_true(c.digest_hits - before >= 8);
+    assert_int_equal(info_of(g, "libxul.so")->choice, PARTIAL_PATCH);
+    assert_int_equal(info_of(g, "libxul.so")->to_size, tree_find(&fx->to, "libxul.so")->len);
+    partial_gen_free(g);
+
+    /* corrupt two entries: verification catches them, they are regenerated */
+    for (size_t i = 0; i < 2; i++)
+        c.e[i].data[c.e[i].len / 2] ^= 0x55;
+    g = generate(fx, fx->to_mar, PARTIAL_FMT_XZ, &ops); /* verify inside passes */
+    partial_gen_stats(g, &st);
+    assert_int_equal(st.cache_corrupt, 2);
+    assert_int_equal(st.cache_hits, 2);
+    assert_int_equal(c.drops, 2);
+    assert_int_equal(c.puts, 4 + 2);
+    partial_gen_free(g);
+    g = generate(fx, fx->to_mar, PARTIAL_FMT_XZ, &ops);
+    partial_gen_stats(g, &st);
+    assert_int_equal(st.cache_hits, 4);
+    assert_int_equal(st.cache_corrupt, 0);
+    partial_gen_free(g);
+    mem_free(&c);
+}
+
 static void test_bad_inputs(void **state)
 {
     struct fixture *fx = *state;
@@ -606,6 +700,7 @@ int main(void)
         cmocka_unit_test(test_cache_miss_then_hit),
         cmocka_unit_test(test_cache_threshold),
         cmocka_unit_test(test_cache_corrupt_entry_regenerated),
+        cmocka_unit_test(test_cache_memo_lazy_hits),
         cmocka_unit_test(test_bad_inputs),
         cmocka_unit_test(test_cli_make_partial),
     };

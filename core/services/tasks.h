@@ -79,7 +79,13 @@ struct rd_taskqueue {
 
 /* Provided by graph. Both return RD_OK, RD_ENOTFOUND (no such run) or
    RD_ECONFLICT (the run is not in a state that allows it: cancelled,
-   superseded, already resolved); dispatch then answers its worker 409. */
+   superseded, already resolved); dispatch then answers its worker 409.
+   RD_ENOTFOUND and RD_ECONFLICT mean graph changed nothing, so dispatch may
+   still commit its own side (e.g. dropping a stale lease); any other error
+   means the transaction must roll back (graph returns RD_EIO for a failure
+   after it has written). resolved() may also be called for a run that is
+   still pending in the queue (its deadline passed before any claim): graph
+   accepts only "exception" for a pending run. */
 struct rd_taskruns {
     void *ctx;
     /* A worker (or an external reporter, worker_id "external:<name>")

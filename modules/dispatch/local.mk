@@ -55,3 +55,4 @@ tests_e2e_test_dispatch_graph_SOURCES = tests/e2e/test_dispatch_graph.c
 tests_e2e_test_dispatch_graph_CFLAGS = $(TEST_CFLAGS)
 tests_e2e_test_dispatch_graph_LDADD = tests/e2e/libdispatchutil.la $(E2E_LDADD)
 cli_relengctl_SOURCES += cli/ctl_dispatch.c
+EXTRA_DIST += tests/browser/dispatch.test.mjs

@@ -366,7 +366,10 @@ static long remote_call(struct partials_cache *c, const struct partial_cache_key
                         const uint8_t *data, size_t len, uint8_t **out, size_t *out_len)
 {
     const struct partials_conf *cf = c->conf;
-    char from[65], to[65], sigv4[128], userpwd[512];
+    char from[65], to[65], sigv4[128], userpwd[512], payload[128];
+    uint8_t digest[32];
+    char hex[65];
+    struct curl_slist *headers = NULL;
     char *url = NULL;
     CURL *e = NULL;
     struct membuf b = {.max = 512u * 1024 * 1024, .src = data, .src_len = len};
@@ -386,6 +389,16 @@ static long remote_call(struct partials_cache *c, const struct partial_cache_key
         snprintf(userpwd, sizeof(userpwd), "%s:%s", cf->s3_access_key, cf->s3_secret_key);
         curl_easy_setopt(e, CURLOPT_AWS_SIGV4, sigv4);
         curl_easy_setopt(e, CURLOPT_USERPWD, userpwd);
+        /* S3 wants the payload's SHA-256 in a header; libcurl signs it */
+        if (hash_buf(HASH_SHA256, put ? data : (const uint8_t *)"", put ? len : 0, digest, NULL) !=
+            RD_OK)
+            goto out;
+        hash_hex(digest, 32, hex);
+        snprintf(payload, sizeof(payload), "x-amz-content-sha256: %s", hex);
+        headers = curl_slist_append(NULL, payload);
+        if (!headers)
+            goto out;
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
     }
     if (put) {
         curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
@@ -405,6 +418,7 @@ static long remote_call(struct partials_cache *c, const struct partial_cache_key
 out:
     free(b.data);
     curl_easy_cleanup(e);
+    curl_slist_free_all(headers);
     free(url);
     return status;
 }

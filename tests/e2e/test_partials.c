@@ -27,6 +27,7 @@
 
 #include <cmocka.h>
 
+#include "lib/hash/hash.h"
 #include "lib/partial/apply.h"
 #include "tests/e2e/harness.h"
 #include "tests/unit/partial/trees.h"
@@ -44,6 +45,9 @@ struct srv {
     volatile int stop;
     pthread_mutex_t lock;
     int puts, gets, hits;
+    char put_auth[512]; /* the Authorization header of the last PUT */
+    char put_sha[80];   /* its x-amz-content-sha256, if any */
+    int put_sha_ok;     /* PUTs whose x-amz-content-sha256 is their body's */
     struct {
         char path[256];
         char *data;
@@ -88,6 +92,14 @@ static void srv_handle(struct srv *s, int c)
     if (cl && cl < end)
         clen = strtoul(cl + 15, NULL, 10);
     if (strcmp(method, "PUT") == 0) {
+        const char *a = strcasestr(buf, "\r\nauthorization: ");
+        const char *z = strcasestr(buf, "\r\nx-amz-content-sha256: ");
+        pthread_mutex_lock(&s->lock);
+        if (a && a < end)
+            snprintf(s->put_auth, sizeof(s->put_auth), "%.*s", (int)strcspn(a + 17, "\r"), a + 17);
+        if (z && z < end)
+            snprintf(s->put_sha, sizeof(s->put_sha), "%.*s", (int)strcspn(z + 24, "\r"), z + 24);
+        pthread_mutex_unlock(&s->lock);
         body = malloc(clen + 1);
         memcpy(body, buf + head_len, got - head_len);
         for (size_t off = got - head_len; off < clen;) {
@@ -100,6 +112,13 @@ static void srv_handle(struct srv *s, int c)
         }
         pthread_mutex_lock(&s->lock);
         s->puts++;
+        {
+            uint8_t d[32];
+            char hex[65];
+            hash_buf(HASH_SHA256, body, clen, d, NULL);
+            hash_hex(d, 32, hex);
+            s->put_sha_ok += strcmp(hex, s->put_sha) == 0;
+        }
         if (s->n_objs < 64) {
             snprintf(s->objs[s->n_objs].path, sizeof(s->objs[0].path), "%s", path);
             s->objs[s->n_objs].data = body;
@@ -522,6 +541,52 @@ static void test_kill9_mid_job(void **state)
     e2e_pass(d);
 }
 
+/* remote_kind = s3: every request is signed with AWS SigV4 by libcurl
+   (the loopback server checks the header's form, not the signature). */
+static void test_remote_cache_s3_sigv4(void **state)
+{
+    struct e2e_daemon *d;
+    struct srv *s = srv_start();
+    char env_remote[128], body[512], token[64];
+    const char *env[] = {"RELENGD_PARTIALS_CACHE_MIN_SIZE=1KiB",
+                         env_remote,
+                         "RELENGD_PARTIALS_REMOTE_KIND=s3",
+                         "RELENGD_PARTIALS_S3_REGION=eu-west-3",
+                         "RELENGD_PARTIALS_S3_ACCESS_KEY=AKIDEXAMPLE",
+                         "RELENGD_PARTIALS_S3_SECRET_KEY=wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+                         NULL};
+    struct e2e_opts o = {.modules = "partials", .env = env};
+    long long id;
+    json_t *job;
+
+    (void)state;
+    assert_non_null(s);
+    snprintf(env_remote, sizeof(env_remote),
+             "RELENGD_PARTIALS_REMOTE_CACHE=http://127.0.0.1:%d/bucket", s->port);
+    snprintf(body, sizeof(body),
+             "{\"from_url\":\"http://127.0.0.1:%d/files/from.mar\",\"to_url\":"
+             "\"http://127.0.0.1:%d/files/to.mar\",\"platform\":\"mac\",\"locale\":\"en-US\"}",
+             s->port, s->port);
+    d = e2e_start(&o);
+    assert_non_null(d);
+    make_token(d, "[\"partials:create\"]", token);
+    id = submit(d, token, body);
+    job = wait_job(d, id);
+    assert_string_equal(json_string_value(json_object_get(job, "state")), "done");
+    json_decref(job);
+    assert_int_equal(s->puts, 4);
+    if (strncmp(s->put_auth, "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/", 40) != 0 ||
+        !strstr(s->put_auth, "/eu-west-3/s3/aws4_request") || !strstr(s->put_auth, "Signature="))
+        fail_msg("not a SigV4 Authorization header: %s", s->put_auth);
+    /* the payload's SHA-256, as S3 wants, and signed */
+    assert_int_equal(s->put_sha_ok, 4);
+    assert_non_null(strstr(s->put_auth, "x-amz-content-sha256"));
+    e2e_pass(d);
+    assert_int_equal(e2e_stop(d), 0);
+    e2e_free(d);
+    srv_stop(s);
+}
+
 /* relengctl partials submit (uploading local files), list and show. */
 static void test_relengctl(void **state)
 {
@@ -583,6 +648,7 @@ int main(void)
         cmocka_unit_test_prestate_setup_teardown(test_bad_input, e2e_setup, e2e_teardown,
                                                  (void *)&opts),
         cmocka_unit_test(test_urls_and_remote_cache),
+        cmocka_unit_test(test_remote_cache_s3_sigv4),
         cmocka_unit_test_prestate_setup_teardown(test_relengctl, e2e_setup, e2e_teardown,
                                                  (void *)&opts),
         cmocka_unit_test_prestate_setup_teardown(test_kill9_mid_job, e2e_setup, e2e_teardown,

@@ -448,6 +448,37 @@ static void test_bad_input(void **state)
     assert_int_equal(e2e_get(d, body, NULL, &r), 409);
     e2e_resp_free(&r);
     assert_true(e2e_metric(d, "relengd_partials_jobs_total{result=\"failed\"}") == 1.0);
+
+    /* every route is in the OpenAPI document with its scope */
+    {
+        static const struct {
+            const char *method, *path, *scope;
+        } routes[] = {
+            {"post", "/uploads", "partials:create"},
+            {"post", "/jobs", "partials:create"},
+            {"get", "/jobs", NULL},
+            {"get", "/jobs/{id}", NULL},
+            {"get", "/jobs/{id}/result", NULL},
+            {"get", "/cache", NULL},
+        };
+        json_t *paths;
+        assert_int_equal(e2e_get(d, "/api/v1/openapi.json", NULL, &r), 200);
+        paths = json_object_get(r.json, "paths");
+        for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+            char full[128];
+            const json_t *op, *scope;
+            snprintf(full, sizeof(full), "/api/v1/partials%s", routes[i].path);
+            op = json_object_get(json_object_get(paths, full), routes[i].method);
+            if (!op)
+                fail_msg("%s %s is not documented", routes[i].method, full);
+            scope = json_object_get(op, "x-scope");
+            if (routes[i].scope ? !json_is_string(scope) ||
+                                      strcmp(json_string_value(scope), routes[i].scope) != 0
+                                : !json_is_null(scope))
+                fail_msg("%s %s: wrong x-scope", routes[i].method, full);
+        }
+        e2e_resp_free(&r);
+    }
     e2e_pass(d);
 }
 

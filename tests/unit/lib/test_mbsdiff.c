@@ -274,6 +274,41 @@ static void test_large_binary(void **state)
     free(nw);
 }
 
+/* Periodic data: the match for "baba..." in "abab..." is the whole file
+   shifted by one. bsdiff's search calls a suffix that is a prefix of the
+   pattern "equal", finds 1-byte matches and copies half of new into the
+   extra block (and scans quadratically); ours must find the long match. */
+static void test_periodic(void **state)
+{
+    const size_t n = 200000;
+    uint8_t *old = malloc(2 * n), *nw = malloc(2 * n + 1), *patch = NULL;
+    struct rd_error err = {0, ""};
+    struct mbsdiff_header h;
+    size_t len = 0;
+    (void)state;
+
+    for (size_t i = 0; i < 2 * n; i++) {
+        old[i] = (uint8_t) "ab"[i % 2];
+        nw[i] = (uint8_t) "ba"[i % 2];
+    }
+    nw[2 * n] = 'x';
+    round_trip(old, 2 * n, nw, 2 * n + 1);
+    assert_int_equal(mbsdiff_diff(old, 2 * n, nw, 2 * n + 1, &patch, &len, &err), RD_OK);
+    assert_int_equal(mbsdiff_read_header(patch, len, &h, &err), RD_OK);
+    assert_true(h.extralen < 16);
+    assert_true(h.cblen <= 3 * 12);
+    free(patch);
+    /* Zeros with a marker every 64 KiB against plain zeros, both ways. */
+    memset(old, 0, 2 * n);
+    memset(nw, 0, 2 * n + 1);
+    for (size_t i = 0; i < 2 * n; i += 65536)
+        old[i] = 1;
+    round_trip(old, 2 * n, nw, 2 * n + 1);
+    round_trip(nw, 2 * n + 1, old, 2 * n);
+    free(old);
+    free(nw);
+}
+
 static uint8_t *small_patch(const uint8_t *old, size_t old_len, size_t *len)
 {
     static const uint8_t nw[] = "hello brave new world, hello world";
@@ -381,10 +416,11 @@ static void test_corrupt_patches(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_crc32_bzip2),   cmocka_unit_test(test_digests),
-        cmocka_unit_test(test_apply_by_hand), cmocka_unit_test(test_edge_cases),
-        cmocka_unit_test(test_random_pairs),  cmocka_unit_test(test_large_binary),
-        cmocka_unit_test(test_wrong_source),  cmocka_unit_test(test_corrupt_patches),
+        cmocka_unit_test(test_crc32_bzip2),     cmocka_unit_test(test_digests),
+        cmocka_unit_test(test_apply_by_hand),   cmocka_unit_test(test_edge_cases),
+        cmocka_unit_test(test_random_pairs),    cmocka_unit_test(test_large_binary),
+        cmocka_unit_test(test_periodic),        cmocka_unit_test(test_wrong_source),
+        cmocka_unit_test(test_corrupt_patches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

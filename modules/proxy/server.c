@@ -32,6 +32,7 @@
 #include "modules/proxy/proxy.h"
 
 #define OUT_LOW (64 * 1024) /* write callback once the output is this small */
+#define MAX_SINGLE_WRITE (4 * 1024 * 1024)
 
 static void conn_process(struct proxy_conn *c);
 static void response_done(struct proxy_conn *c);
@@ -423,7 +424,10 @@ void proxy_conn_wake(struct proxy_conn *c)
         if (c->st != PC_STREAMING)
             return;
     }
-    if (c->st == PC_STREAMING)
+    /* A reader with plenty queued is pumped by its write callback once it
+       drains: one big file segment then, not one per upstream chunk. */
+    if (c->st == PC_STREAMING &&
+        (evbuffer_get_length(bufferevent_get_output(c->bev)) <= OUT_LOW || o->done || o->failed))
         stream_pump(c);
 }
 
@@ -806,8 +810,13 @@ static void on_write(struct bufferevent *bev, void *arg)
 {
     struct proxy_conn *c = arg;
 
-    if (c->st == PC_STREAMING && c->obj && c->obj->paused)
-        proxy_obj_resume(c->obj);
+    if (c->st == PC_STREAMING && c->obj) {
+        if (c->obj->paused)
+            proxy_obj_resume(c->obj);
+        else
+            stream_pump(c); /* may end the response, or free c */
+        return;
+    }
     if (c->st == PC_CLOSING && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
         conn_free(c);
 }
@@ -863,6 +872,9 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     rd_metric_set(p->m_clients, (double)p->n_conns);
     bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
     bufferevent_setwatermark(c->bev, EV_WRITE, OUT_LOW, 0);
+    /* libevent writes at most 16 KiB per write event by default: 64 loop
+       turns for one 1 MiB object. Let sendfile take what the socket takes. */
+    bufferevent_set_max_single_write(c->bev, MAX_SINGLE_WRITE);
     set_timeouts(c, true);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }

@@ -95,7 +95,7 @@ for v in $(env | sed -n 's/^\(RELENGD_[A-Za-z0-9_]*\)=.*/\1/p'); do unset "$v"; 
 token=rd_$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' | cut -c1-43)
 # max_waiting: every load worker may wait in a claim at once.
 RELENGD_ADMIN_TOKEN=$token RELENGD_DISPATCH_MAX_WAITING=$workers \
-  RELENGD_DISPATCH_COMPRESS_LOGS=no "$relengd" -c "$srcdir/etc/relengd.conf" \
+  "$relengd" -c "$srcdir/etc/relengd.conf" \
   --state-dir "$tmp/state" --listen 127.0.0.1:0 --ready-file "$tmp/ready.json" \
   --module-dir "$builddir/modules/.libs" --modules "graph dispatch" \
   --set http.max_body=32MiB --set http.threads=64 --set "store.synchronous=$sync" --log-level warn \

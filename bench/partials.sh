@@ -291,21 +291,29 @@ if [ "${BENCH_GEN:-1}" = 1 ]; then
       --data-binary "@$1" "$base/uploads" | sed -n 's/.*"id"[[:space:]]*:[[:space:]]*"\([0-9a-f]*\)".*/\1/p'
   }
   jnum() { sed -n "s/.*\"$1\"[[:space:]]*:[[:space:]]*\([0-9][0-9]*\).*/\1/p"; }
-  cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
+  cpu_ticks() { sed 's/.*) //' "/proc/$pid/stat" | awk '{ print $12 + $13 }'; }
+  # thread_ticks FILE: "tid ticks" of every daemon thread (utime + stime)
+  thread_ticks() {
+    for tf in /proc/"$pid"/task/*/stat; do
+      tdir=${tf%/stat}
+      sed 's/.*) //' "$tf" 2>/dev/null | awk -v t="${tdir##*/}" '{ print t, $12 + $13 }'
+    done >"$1"
+  }
   tck=$(getconf CLK_TCK)
   ncpu=$(nproc 2>/dev/null || echo 2)
-  printf '%-6s %8s %8s %8s %8s %8s %8s %8s %5s %6s %6s %6s %9s\n' locale wall_s download \
-    unpack diff pack verify sign hits misses bypass cores peak1s >"$gen/table"
+  printf '%-6s %8s %8s %8s %8s %8s %8s %8s %5s %6s %6s %6s %7s %13s\n' locale wall_s download \
+    unpack diff pack verify sign hits misses bypass cores peak1s busiest2_cpu_s >"$gen/table"
   first_ms=""
   for loc in en-US de; do
-    f=$(upload "$gen/from-$loc.mar")
-    t=$(upload "$gen/to-$loc.mar")
-    [ -n "$f" ] && [ -n "$t" ] || fail "uploading the $loc MARs failed"
+    from_id=$(upload "$gen/from-$loc.mar")
+    to_id=$(upload "$gen/to-$loc.mar")
+    [ -n "$from_id" ] && [ -n "$to_id" ] || fail "uploading the $loc MARs failed"
     : >"$gen/samples"
+    thread_ticks "$gen/threads0"
     c0=$(cpu_ticks)
     w0=$(date +%s%N)
     id=$(curl -fsS -H "$auth" -H 'Content-Type: application/json' --data \
-      "{\"from_upload\":\"$f\",\"to_upload\":\"$t\",\"platform\":\"linux64\",\"locale\":\"$loc\",\"update_number\":1}" \
+      "{\"from_upload\":\"$from_id\",\"to_upload\":\"$to_id\",\"platform\":\"linux64\",\"locale\":\"$loc\",\"update_number\":1}" \
       "$base/jobs" | jnum id)
     [ -n "$id" ] || fail "POST /jobs failed for $loc"
     # sample the daemon's CPU ticks every 100 ms until the job ends (bounded)
@@ -319,6 +327,11 @@ if [ "${BENCH_GEN:-1}" = 1 ]; then
     done
     w1=$(date +%s%N)
     c1=$(cpu_ticks)
+    thread_ticks "$gen/threads1"
+    # the two threads that worked most during the job, in CPU seconds
+    busiest=$(awk -v tck="$tck" 'NR == FNR { a[$1] = $2; next } { d = $2 - ($1 in a ? a[$1] : 0);
+      if (d > b1) { b2 = b1; b1 = d } else if (d > b2) b2 = d }
+      END { printf "%.2f+%.2f", b1 / tck, b2 / tck }' "$gen/threads0" "$gen/threads1")
     grep -q '"state": *"done"' "$gen/job.json" || {
       cat "$gen/job.json" >&2
       fail "the $loc job did not finish done"
@@ -337,10 +350,10 @@ if [ "${BENCH_GEN:-1}" = 1 ]; then
     awk -v loc="$loc" -v w="$wall_ms" -v dl="$(ph download)" -v un="$(ph unpack)" \
       -v df="$(ph diff)" -v pk="$(ph pack)" -v vf="$(ph verify)" -v sg="$(ph sign)" \
       -v h="$(ph cache_hits)" -v m="$(ph cache_misses)" -v b="$(ph cache_bypassed)" \
-      -v dc="$((c1 - c0))" -v dw="$((w1 - w0))" -v tck="$tck" -v pk1="$peak" 'BEGIN {
-        printf "%-6s %8.2f %8.2f %8.2f %8.2f %8.2f %8.2f %8.2f %5d %6d %6d %6.2f %9.2f\n",
+      -v dc="$((c1 - c0))" -v dw="$((w1 - w0))" -v tck="$tck" -v pk1="$peak" -v bt="$busiest" 'BEGIN {
+        printf "%-6s %8.2f %8.2f %8.2f %8.2f %8.2f %8.2f %8.2f %5d %6d %6d %6.2f %7.2f %13s\n",
           loc, w / 1000, dl / 1000, un / 1000, df / 1000, pk / 1000, vf / 1000, sg / 1000,
-          h, m, b, dc / tck / (dw / 1e9), pk1 }' >>"$gen/table"
+          h, m, b, dc / tck / (dw / 1e9), pk1, bt }' >>"$gen/table"
     second_ms=$wall_ms
   done
 
@@ -348,7 +361,9 @@ if [ "${BENCH_GEN:-1}" = 1 ]; then
   echo "Generation: relengd partials jobs (upload -> done), en-US first, then de sharing"
   echo "every file but the locale's; times in seconds from the job's phases; cores = the"
   echo "daemon's CPU time / wall time while the job ran ($ncpu cores here); peak1s = the"
-  echo "busiest second"
+  echo "busiest second; busiest2_cpu_s = CPU seconds of the two busiest daemon threads"
+  echo "(the pool's; both near the diff time = both cores diffing; the load average was"
+  echo "$(cut -d' ' -f1-3 /proc/loadavg) when the table was printed, other work competes)"
   echo
   cat "$gen/table"
   awk -v a="$first_ms" -v b="$second_ms" 'BEGIN {

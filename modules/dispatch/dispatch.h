@@ -69,7 +69,6 @@ struct dispatch {
     struct dispatch_place_conf place;
     const struct rd_taskruns *runs; /* graph's, looked up at start; NULL without graph */
     struct rd_taskqueue queue;      /* the service we provide */
-    char logs_dir[PATH_MAX];
     char art_dir[PATH_MAX];
 
     pthread_mutex_t lock;
@@ -94,6 +93,8 @@ struct dispatch {
     bool expiry_defer_pending;
     bool expiry_running;
     bool started;
+    bool compress_wanted, compress_running, compress_defer_pending;
+    struct rd_timer *compress_timer; /* loop thread */
 
     struct rd_metric *m_claims, *m_wait, *m_expiries, *m_online, *m_pending, *m_log_bytes,
         *m_artifacts, *m_waiting;
@@ -110,14 +111,12 @@ void dispatch_wake_logs(struct dispatch *d);
    inside or outside a transaction (the timer only looks; the truth is in
    the store). */
 void dispatch_schedule_expiry(struct dispatch *d, uint64_t due_ms);
-/* Queues the compression of a resolved run's log (pool thread). Any thread. */
-void dispatch_schedule_compress(struct dispatch *d, const char *task_id, uint32_t run_id);
+/* Asks for the logs of resolved runs to be compressed (pool work, one job
+   at a time, which takes every resolved run it finds). Any thread. */
+void dispatch_schedule_compress(struct dispatch *d);
 /* Takes one long-poll slot; false when max_waiting wait already. */
 bool dispatch_waiting_enter(struct dispatch *d);
 void dispatch_waiting_leave(struct dispatch *d);
-/* "<logs_dir>/<task>@<run>.log" (+ ".xz" when xz) into out. */
-void dispatch_log_path(const struct dispatch *d, const char *task_id, uint32_t run_id, bool xz,
-                       char *out, size_t len);
 /* "<art_dir>/<task>@<run>" into out. */
 void dispatch_art_dir(const struct dispatch *d, const char *task_id, uint32_t run_id, char *out,
                       size_t len);
@@ -260,7 +259,39 @@ int dispatch_run_for_worker(struct dispatch *d, struct rd_req *r, const char **t
 /* Parses {taskId} and {runId}; replies 404 and returns false when bad. */
 bool dispatch_run_params(struct rd_req *r, const char **task_id, uint32_t *run_id);
 
-/* ---- routes_log.c: compression of a resolved run's log (pool thread). */
-int dispatch_log_compress(struct dispatch *d, const char *task_id, uint32_t run_id);
+/* ---- logstore.c: run logs in the store (see the file's comment). */
+#include "modules/dispatch/logchunk.h"
+struct dispatch_log_append {
+    struct dispatch *d;
+    const char *task_id;
+    uint32_t run_id;
+    uint64_t offset;
+    const char *data;
+    uint64_t len;
+    /* out */
+    bool notfound;
+    char state[16]; /* the run's state; appended only when "claimed" */
+    struct dispatch_chunk_plan plan;
+};
+/* Write transaction (group-commit safe): appends what of the chunk is new. */
+int dispatch_log_append_tx(struct rd_tx *tx, void *arg);
+
+struct dispatch_log_read {
+    struct dispatch *d;
+    const char *task_id;
+    uint32_t run_id;
+    uint64_t offset;
+    size_t max;
+    /* out */
+    char *buf; /* malloc'd: bytes [offset, offset + n); free() it */
+    size_t n;
+    uint64_t total; /* the log's size */
+    bool done;      /* the run resolved (or was cancelled): total is final */
+};
+/* Read (or write) transaction: RD_OK, RD_ENOTFOUND (no such run), ... */
+int dispatch_log_read_tx(struct rd_tx *tx, void *arg);
+/* Compresses the logs of every resolved run that still has chunks, a batch
+   of runs per transaction pair; returns how many. Pool thread. */
+size_t dispatch_log_compress_pending(struct dispatch *d);
 
 #endif

@@ -5,7 +5,7 @@
 noinst_LTLIBRARIES += modules/libdispatch_core.la
 modules_libdispatch_core_la_SOURCES = modules/dispatch/module.c modules/dispatch/dispatch.h \
 	modules/dispatch/queue.c modules/dispatch/routes_worker.c modules/dispatch/routes_log.c \
-	modules/dispatch/routes_artifact.c modules/dispatch/routes_admin.c \
+	modules/dispatch/routes_artifact.c modules/dispatch/routes_admin.c modules/dispatch/logstore.c \
 	modules/dispatch/sql.c modules/dispatch/sql.h modules/dispatch/batch.c \
 	modules/dispatch/placement.c modules/dispatch/placement.h \
 	modules/dispatch/lease.c modules/dispatch/lease.h \

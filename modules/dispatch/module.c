@@ -28,6 +28,7 @@
 
 #define PRUNE_EVERY_MS (60ull * 60 * 1000) /* artifact expiry runs hourly */
 #define PRUNE_BATCH 200
+#define PACK_DELAY_MS 1000 /* resolved runs' logs are packed together, this often at most */
 
 const struct rd_cfg_key dispatch_keys[] = {
     RD_CFG_DURATION("lease", struct dispatch_conf, lease_ms, "5m",
@@ -76,6 +77,12 @@ static const char *const dispatch_migrations[] = {
     " deadline_ms INTEGER NOT NULL, payload TEXT NOT NULL, state TEXT NOT NULL,"
     " worker_id TEXT, claimed_ms INTEGER, taken_until_ms INTEGER, resolved_ms INTEGER,"
     " result TEXT, reason TEXT, exit_code INTEGER, pruned INTEGER NOT NULL DEFAULT 0,"
+    " log_size INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (task_id, run_id));"
+    "CREATE TABLE dispatch_log_chunks (task_id TEXT NOT NULL, run_id INTEGER NOT NULL,"
+    " off INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (task_id, run_id, off))"
+    " WITHOUT ROWID;"
+    "CREATE TABLE dispatch_logs_packed (task_id TEXT NOT NULL, run_id INTEGER NOT NULL,"
+    " size INTEGER NOT NULL, codec TEXT NOT NULL, data BLOB NOT NULL,"
     " PRIMARY KEY (task_id, run_id));"
     "CREATE INDEX dispatch_runs_pending ON dispatch_runs"
     " (worker_type, priority DESC, pending_since_ms, task_id, run_id) WHERE state = 'pending';"
@@ -115,12 +122,6 @@ void dispatch_abstime(struct timespec *ts, uint64_t ms_from_now)
         ts->tv_sec++;
         ts->tv_nsec -= 1000000000L;
     }
-}
-
-void dispatch_log_path(const struct dispatch *d, const char *task_id, uint32_t run_id, bool xz,
-                       char *out, size_t len)
-{
-    snprintf(out, len, "%s/%s@%u.log%s", d->logs_dir, task_id, run_id, xz ? ".xz" : "");
 }
 
 void dispatch_art_dir(const struct dispatch *d, const char *task_id, uint32_t run_id, char *out,
@@ -178,9 +179,13 @@ static void expiry_done(void *arg)
 {
     struct dispatch_expire *e = arg;
     struct dispatch *d = e->d;
+    bool pack;
 
-    for (int i = 0; i < e->n_resolved; i++)
-        dispatch_schedule_compress(d, e->task_ids[i], e->run_ids[i]);
+    pthread_mutex_lock(&d->lock);
+    pack = e->n_resolved > 0 || d->compress_wanted;
+    pthread_mutex_unlock(&d->lock);
+    if (pack)
+        dispatch_schedule_compress(d);
     if (e->n_resolved > 0) {
         dispatch_wake_claims(d); /* retries graph queued */
         dispatch_wake_logs(d);
@@ -287,77 +292,89 @@ void dispatch_schedule_expiry(struct dispatch *d, uint64_t due_ms)
     }
 }
 
-/* ----------------------------------------------------- log compression */
-
-struct compress_job {
-    struct dispatch *d;
-    char task_id[DISPATCH_NAME_MAX + 1];
-    uint32_t run_id;
-};
+/* ----------------------------------------------------- log compression
+ * Packing waits PACK_DELAY_MS after the first request, so that the runs
+ * resolving meanwhile are packed together (one transaction pair, not one
+ * per run); one job at a time, and a request while it runs makes it run
+ * once more after the delay. Timers on the loop; requests from any thread. */
 
 static void compress_work(void *arg)
 {
-    struct compress_job *j = arg;
-    dispatch_log_compress(j->d, j->task_id, j->run_id);
+    struct dispatch *d = arg;
+
+    pthread_mutex_lock(&d->lock);
+    d->compress_wanted = false;
+    pthread_mutex_unlock(&d->lock);
+    dispatch_log_compress_pending(d);
+}
+
+static void compress_arm(void *arg);
+
+static void compress_done(void *arg)
+{
+    struct dispatch *d = arg;
+    bool again;
+
+    pthread_mutex_lock(&d->lock);
+    d->compress_running = false;
+    again = d->compress_wanted && !d->stopping;
+    pthread_mutex_unlock(&d->lock);
+    if (again)
+        compress_arm(d);
+}
+
+static void compress_fire(void *arg)
+{
+    struct dispatch *d = arg;
+
+    rd_timer_cancel(d->compress_timer);
+    d->compress_timer = NULL;
+    pthread_mutex_lock(&d->lock);
+    d->compress_running = !d->stopping;
+    pthread_mutex_unlock(&d->lock);
+    if (d->compress_running && rd_submit(d->h, compress_work, compress_done, d) != RD_OK) {
+        pthread_mutex_lock(&d->lock);
+        d->compress_running = false;
+        pthread_mutex_unlock(&d->lock);
+    }
+}
+
+/* Loop thread: arms the delay unless armed or running. */
+static void compress_arm(void *arg)
+{
+    struct dispatch *d = arg;
+    bool arm;
+
+    pthread_mutex_lock(&d->lock);
+    d->compress_defer_pending = false;
+    arm = !d->compress_timer && !d->compress_running && !d->stopping;
+    pthread_mutex_unlock(&d->lock);
+    if (arm)
+        d->compress_timer = rd_timer_after(d->h, PACK_DELAY_MS, compress_fire, d);
+}
+
+void dispatch_schedule_compress(struct dispatch *d)
+{
+    bool defer;
+
+    if (!d->conf.compress_logs)
+        return;
+    pthread_mutex_lock(&d->lock);
+    d->compress_wanted = true;
+    defer = !d->compress_defer_pending && !d->compress_running && !d->stopping;
+    if (defer)
+        d->compress_defer_pending = true;
+    pthread_mutex_unlock(&d->lock);
+    if (defer && rd_defer(d->h, compress_arm, d) != RD_OK) {
+        pthread_mutex_lock(&d->lock);
+        d->compress_defer_pending = false;
+        pthread_mutex_unlock(&d->lock);
+    }
 }
 
 static void job_free(void *arg)
 {
     free(arg);
-}
-
-void dispatch_schedule_compress(struct dispatch *d, const char *task_id, uint32_t run_id)
-{
-    struct compress_job *j;
-
-    if (!d->conf.compress_logs)
-        return;
-    j = calloc(1, sizeof(*j));
-    if (!j)
-        return;
-    j->d = d;
-    snprintf(j->task_id, sizeof(j->task_id), "%s", task_id);
-    j->run_id = run_id;
-    if (rd_submit(d->h, compress_work, job_free, j) != RD_OK)
-        free(j);
-}
-
-/* At start: logs of runs that resolved while a compression was pending (a
-   kill -9) are compressed now. Pool thread. */
-static void compress_leftovers_work(void *arg)
-{
-    struct dispatch *d = arg;
-    DIR *dir = opendir(d->logs_dir);
-    struct dirent *de;
-
-    if (!dir)
-        return;
-    while ((de = readdir(dir)) != NULL) {
-        char task_id[DISPATCH_NAME_MAX + 1];
-        const char *at = strrchr(de->d_name, '@');
-        size_t len = strlen(de->d_name), tlen;
-        uint32_t run_id;
-        char num[16];
-
-        if (!at || len < 5 || strcmp(de->d_name + len - 4, ".log") != 0)
-            continue;
-        tlen = (size_t)(at - de->d_name);
-        if (tlen == 0 || tlen > DISPATCH_NAME_MAX || len - tlen - 5 >= sizeof(num) ||
-            len - tlen - 5 == 0)
-            continue;
-        memcpy(task_id, de->d_name, tlen);
-        task_id[tlen] = '\0';
-        memcpy(num, at + 1, len - tlen - 5);
-        num[len - tlen - 5] = '\0';
-        if (dispatch_id_valid(task_id) && dispatch_run_id_parse(num, &run_id))
-            dispatch_log_compress(d, task_id, run_id);
-    }
-    closedir(dir);
-}
-
-static void noop_done(void *arg)
-{
-    (void)arg;
 }
 
 /* ------------------------------------------------------ artifact expiry */
@@ -429,10 +446,6 @@ static void prune_work(void *arg)
         for (size_t i = 0; i < p->n; i++) {
             dispatch_art_dir(d, p->task_ids[i], p->run_ids[i], path, sizeof(path));
             remove_dir_files(path);
-            dispatch_log_path(d, p->task_ids[i], p->run_ids[i], false, path, sizeof(path));
-            unlink(path);
-            dispatch_log_path(d, p->task_ids[i], p->run_ids[i], true, path, sizeof(path));
-            unlink(path);
         }
         if (p->n)
             rd_log(d->h, RD_INFO, "expired the artifacts and logs of %zu runs", p->n);
@@ -528,7 +541,6 @@ static void dispatch_destroy(void *mod)
     pthread_cond_destroy(&d->claim_cond);
     pthread_cond_destroy(&d->log_cond);
     pthread_mutex_destroy(&d->lock);
-    pthread_mutex_destroy(&d->log_lock);
     pthread_mutex_destroy(&d->batch_lock);
     pthread_cond_destroy(&d->batch_cond);
     free(d);
@@ -587,7 +599,6 @@ static int dispatch_init(struct rd_host *h, void **out)
         return RD_ENOMEM;
     d->h = h;
     pthread_mutex_init(&d->lock, NULL);
-    pthread_mutex_init(&d->log_lock, NULL);
     pthread_mutex_init(&d->batch_lock, NULL);
     pthread_cond_init(&d->batch_cond, NULL);
     pthread_condattr_init(&ca);
@@ -606,11 +617,8 @@ static int dispatch_init(struct rd_host *h, void **out)
         goto out;
     d->place = (struct dispatch_place_conf){d->conf.prefer_warm, d->conf.prefer_fast,
                                             d->conf.speed_margin, d->conf.hold_max_ms};
-    snprintf(d->logs_dir, sizeof(d->logs_dir), "%s/logs", rd_state_dir(h));
     snprintf(d->art_dir, sizeof(d->art_dir), "%s/artifacts", rd_state_dir(h));
-    rc = make_dir(h, d->logs_dir);
-    if (rc == RD_OK)
-        rc = make_dir(h, d->art_dir);
+    rc = make_dir(h, d->art_dir);
     if (rc != RD_OK)
         goto out;
     rc = rd_store_migrate(h, dispatch_migrations, &err);
@@ -694,10 +702,9 @@ static int dispatch_start(void *mod)
         rd_log(d->h, RD_ERROR, "cannot arm the lease expiry timer");
         return RD_ENOMEM;
     }
-    if (d->conf.compress_logs && rd_submit(d->h, compress_leftovers_work, noop_done, d) != RD_OK) {
-        rd_log(d->h, RD_ERROR, "cannot queue the compression of left-over logs");
-        return RD_ENOMEM;
-    }
+    /* Logs of runs that resolved while a compression was pending (a kill
+       -9) are packed after the first expiry pass (expiry_done). */
+    d->compress_wanted = true;
     rd_log(d->h, RD_INFO, "started: lease=%llums max_waiting=%lld graph=%s",
            (unsigned long long)d->conf.lease_ms, (long long)d->conf.max_waiting,
            d->runs ? "yes" : "no (direct runs only)");
@@ -717,6 +724,8 @@ static void dispatch_stop(void *mod)
     d->expiry_timer = NULL;
     rd_timer_cancel(d->prune_timer);
     d->prune_timer = NULL;
+    rd_timer_cancel(d->compress_timer);
+    d->compress_timer = NULL;
 }
 
 struct status_counts {

@@ -518,7 +518,7 @@ static int run_cancel(struct rd_req *r, void *arg)
     if (rc != RD_OK)
         return rc;
     dispatch_wake_logs(d);
-    dispatch_schedule_compress(d, c.task_id, c.run_id);
+    dispatch_schedule_compress(d);
     q.task_id = c.task_id;
     q.run_id = c.run_id;
     rc = rd_store_read(d->h, runs_tx, &q);

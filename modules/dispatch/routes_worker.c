@@ -482,7 +482,7 @@ static int report(struct rd_req *r, void *arg)
     if (rc != RD_OK)
         return rc;
     if (p.resolved) {
-        dispatch_schedule_compress(d, ir.task_id, ir.run_id);
+        dispatch_schedule_compress(d);
         dispatch_wake_claims(d); /* a retry run, or a warm worker freed */
         dispatch_wake_logs(d);
     }

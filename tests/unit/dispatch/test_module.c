@@ -516,6 +516,33 @@ static void expect_log(struct env *e, const char *want)
     fake_resp_free(&r);
 }
 
+struct count {
+    const char *sql;
+    long long n;
+};
+
+static int count_tx(struct rd_tx *tx, void *arg)
+{
+    struct count *c = arg;
+    sqlite3_stmt *st = NULL;
+    int rc = RD_EIO;
+
+    if (sqlite3_prepare_v2(rd_tx_db(tx), c->sql, -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+        c->n = sqlite3_column_int64(st, 0);
+        rc = RD_OK;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static long long count_rows(struct env *e, const char *sql)
+{
+    struct count c = {.sql = sql};
+    assert_int_equal(rd_store_read(fake_host_handle(e->fh), count_tx, &c), RD_OK);
+    return c.n;
+}
+
 static void test_log_chunks(void **state)
 {
     struct env *e = *state;
@@ -575,10 +602,13 @@ static void test_log_chunks(void **state)
     /* after the report the log is complete (and compressed), still readable */
     assert_int_equal(report(e, "t1", 0, "{\"state\":\"completed\"}"), 200);
     fake_host_run_pending(e->fh);
-    char path[600];
-    struct stat sb;
-    snprintf(path, sizeof(path), "%s/dispatch/logs/t1@0.log.xz", fake_host_dir(e->fh));
-    assert_int_equal(stat(path, &sb), 0);
+    fake_host_advance(e->fh, 1000); /* packing waits a second for company */
+    fake_host_run_pending(e->fh);
+    /* packed into one blob (100 bytes: as they are); the chunks are gone */
+    assert_int_equal(count_rows(e, "SELECT count(*) FROM dispatch_logs_packed"
+                                   " WHERE codec = 'raw' AND size = 100"),
+                     1);
+    assert_int_equal(count_rows(e, "SELECT count(*) FROM dispatch_log_chunks"), 0);
     r = call(e, "GET", API "/runs/t1/0/log?offset=0", NULL);
     assert_int_equal(r.status, 200);
     assert_int_equal(r.raw_len, 100);
@@ -588,6 +618,48 @@ static void test_log_chunks(void **state)
     r = put_log(e, "t1", 100, "more");
     assert_int_equal(r.status, 409);
     fake_resp_free(&r);
+}
+
+/* A log big enough for xz: packed compressed, read back whole and by offset. */
+static void test_log_packed_xz(void **state)
+{
+    struct env *e = env_new_in("lease = 10s\n", NULL);
+    size_t len = 100000, at = 0;
+    char *text = malloc(len + 1);
+    struct fake_resp r;
+    json_t *tasks;
+
+    (void)state;
+    assert_non_null(text);
+    for (int i = 0; at < len; i++)
+        at += (size_t)snprintf(text + at, len + 1 - at, "line %d of the build\n", i);
+    text[len] = '\0';
+    enqueue(e, "t1", 0, "main", 0, FAKE_HOST_EPOCH_MS);
+    tasks = claim(e, "w1", 1);
+    json_decref(tasks);
+    for (size_t off = 0; off < len; off += 30000) {
+        char save = text[off + 30000 < len ? off + 30000 : len];
+        text[off + 30000 < len ? off + 30000 : len] = '\0';
+        r = put_log(e, "t1", off, text + off);
+        assert_int_equal(r.status, 200);
+        fake_resp_free(&r);
+        text[off + 30000 < len ? off + 30000 : len] = save;
+    }
+    assert_int_equal(report(e, "t1", 0, "{\"state\":\"completed\"}"), 200);
+    fake_host_run_pending(e->fh);
+    fake_host_advance(e->fh, 1000);
+    fake_host_run_pending(e->fh);
+    assert_int_equal(count_rows(e, "SELECT count(*) FROM dispatch_logs_packed WHERE codec = 'xz'"
+                                   " AND length(data) < 50000"),
+                     1);
+    expect_log(e, text);
+    r = call(e, "GET", API "/runs/t1/0/log?offset=99990", NULL);
+    assert_int_equal(r.raw_len, 10);
+    assert_memory_equal(r.raw, text + 99990, 10);
+    assert_non_null(strstr(r.headers, "X-Log-Complete: 1"));
+    fake_resp_free(&r);
+    free(text);
+    env_free(e);
 }
 
 static void sha256_hex(const char *data, char out[65])
@@ -824,6 +896,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quarantine_automatic_and_manual, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_chunks, setup, teardown),
+        cmocka_unit_test(test_log_packed_xz),
         cmocka_unit_test_setup_teardown(test_artifacts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_direct_enqueue_and_external, setup, teardown),
         cmocka_unit_test(test_leases_survive_restart),

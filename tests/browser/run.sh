@@ -114,7 +114,8 @@ for m in proxy graph dispatch partials; do
 done
 
 mkdir "$tmp/state"
-RELENGD_ADMIN_TOKEN=$token "$relengd" \
+# The proxy module listens on a port of its own: any free one here.
+RELENGD_PROXY_LISTEN=127.0.0.1:0 RELENGD_ADMIN_TOKEN=$token "$relengd" \
   -c "$top_srcdir/etc/relengd.conf" \
   --state-dir "$tmp/state" \
   --listen 127.0.0.1:0 \

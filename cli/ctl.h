@@ -70,6 +70,8 @@ extern const struct ctl_command ctl_worker_commands[]; /* cli/ctl_dispatch.c */
 int ctl_task_log(struct ctl *c, const struct ctl_command *cmd, int argc, char **argv);
 /* The partials group (cli/ctl_partials.c). */
 extern const struct ctl_command ctl_partials_commands[];
+/* The proxy group: stats, purge (cli/ctl_proxy.c). */
+extern const struct ctl_command ctl_proxy_commands[];
 
 /* Returned by ctl_getopt() besides option values. */
 #define CTL_OPT_END (-1)

@@ -1082,6 +1082,7 @@ static const struct ctl_command top_commands[] = {
      ctl_worker_commands},
     {"partials", "COMMAND", "Partial update jobs: submit, list, show.", NULL, NULL,
      ctl_partials_commands},
+    {"proxy", "COMMAND", "The artifact cache: stats, purge.", NULL, NULL, ctl_proxy_commands},
     {"help", "[COMMAND...]", "Show help for relengctl or one of its commands.", NULL, cmd_help,
      NULL},
     {NULL, NULL, NULL, NULL, NULL, NULL},

@@ -49,3 +49,4 @@ tests_unit_proxy_test_module_CFLAGS = $(TEST_CFLAGS)
 tests_unit_proxy_test_module_LDADD = modules/libproxy_core.la tests/fakes/libfakehost.la \
 	$(CORE_LIBS) $(CMOCKA_LIBS)
 EXTRA_DIST += tests/browser/proxy.test.mjs
+cli_relengctl_SOURCES += cli/ctl_proxy.c

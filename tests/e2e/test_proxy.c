@@ -882,6 +882,44 @@ static void test_immutable_and_chunked(void **state)
     px_resp_free(&r);
 }
 
+static void test_relengctl(void **state)
+{
+    struct px *x = *state;
+    struct px_resp r;
+    struct e2e_exec ex;
+    char ctl[400], url[160], tok[160];
+
+    origin_ctl(x, "{\"path\":\"/ctl.bin\",\"size\":4096}");
+    px_get(x, "/o/ctl.bin", NULL, &r);
+    px_resp_free(&r);
+    px_get(x, "/o/ctl.bin", NULL, &r);
+    px_resp_free(&r);
+    snprintf(ctl, sizeof(ctl), "%s/cli/relengctl", e2e_builddir());
+    snprintf(url, sizeof(url), "RELENGD_URL=%s", x->d->base_url);
+    snprintf(tok, sizeof(tok), "RELENGD_TOKEN=%s", x->d->admin_token);
+    const char *stats[] = {ctl, "proxy", "stats", NULL};
+    const char *env_anon[] = {url, NULL};
+    const char *env_admin[] = {url, tok, NULL};
+    assert_int_equal(e2e_exec(stats, env_anon, NULL, 10000, &ex), 0);
+    assert_non_null(strstr(ex.out, "BACKEND"));
+    assert_non_null(strstr(ex.out, "(total)"));
+    assert_non_null(strstr(ex.out, "50.0 %")); /* one hit, one miss */
+    assert_non_null(strstr(ex.out, "cache: 1 objects"));
+    e2e_exec_free(&ex);
+    const char *purge[] = {ctl, "proxy", "purge", "/o/ctl.bin", NULL};
+    assert_int_equal(e2e_exec(purge, env_anon, NULL, 10000, &ex), 1); /* no token */
+    e2e_exec_free(&ex);
+    assert_int_equal(e2e_exec(purge, env_admin, NULL, 10000, &ex), 0);
+    assert_non_null(strstr(ex.out, "purged 1 objects (4096 bytes)"));
+    e2e_exec_free(&ex);
+    const char *bad[] = {ctl, "proxy", "purge", NULL};
+    assert_int_equal(e2e_exec(bad, env_admin, NULL, 10000, &ex), 2);
+    e2e_exec_free(&ex);
+    px_get(x, "/o/ctl.bin", NULL, &r);
+    expect_xcache(&r, "MISS");
+    px_resp_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -904,6 +942,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_restart_keeps_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_api_purge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_immutable_and_chunked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_relengctl, setup, teardown),
     };
     return cmocka_run_group_tests_name("e2e proxy", tests, NULL, NULL);
 }

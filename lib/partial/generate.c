@@ -52,7 +52,7 @@ struct partial_gen {
     const char **to_sorted;
     long *diff_of_to; /* to index -> diff index or -1 */
     struct gen_diff *diffs;
-    size_t n_diffs;
+    size_t n_diffs; /* biggest to file first */
     struct partial_manifest man;
     bool packed;
     uint64_t partial_size;
@@ -170,6 +170,16 @@ void partial_gen_free(struct partial_gen *g)
     free(g);
 }
 
+/* Larger to entries first; ties in archive order (qsort is not stable). */
+static int cmp_diff_size(const void *a, const void *b)
+{
+    const struct gen_diff *x = a, *y = b;
+
+    if (x->to_e->size != y->to_e->size)
+        return x->to_e->size > y->to_e->size ? -1 : 1;
+    return x->to_index < y->to_index ? -1 : x->to_index > y->to_index;
+}
+
 int partial_gen_open(const char *from_mar, const char *to_mar, const struct partial_opts *o,
                      struct partial_gen **out, struct rd_error *err)
 {
@@ -240,8 +250,14 @@ int partial_gen_open(const char *from_mar, const char *to_mar, const struct part
         d->to_e = g->to_entries[i];
         d->from_e = mar_find(g->from, name);
         d->info.path = name;
-        g->diff_of_to[i] = (long)g->n_diffs++;
+        g->n_diffs++;
     }
+    /* biggest first: a pool that takes items in order then ends with the
+       small ones, which keeps every core busy until the end */
+    if (g->n_diffs > 1)
+        qsort(g->diffs, g->n_diffs, sizeof(*g->diffs), cmp_diff_size);
+    for (size_t k = 0; k < g->n_diffs; k++)
+        g->diff_of_to[g->diffs[k].to_index] = (long)k;
     *out = g;
     g = NULL;
 out:

@@ -131,6 +131,8 @@ int partial_gen_open(const char *from_mar, const char *to_mar, const struct part
                      struct partial_gen **out, struct rd_error *err);
 void partial_gen_free(struct partial_gen *g); /* NULL-safe */
 
+/* Work items, the biggest to file first (so a pool taking them in order
+   ends with small ones and keeps every core busy). */
 size_t partial_gen_n_diffs(const struct partial_gen *g);
 /* Runs work item i (0 <= i < n_diffs); cache may be NULL (the same ops for
    every item: verification uses them again). Thread-safe for distinct i.

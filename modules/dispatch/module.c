@@ -407,11 +407,21 @@ static int prune_tx(struct rd_tx *tx, void *arg)
     }
     sqlite3_finalize(st);
     for (size_t i = 0; i < p->n && rc == RD_OK; i++) {
-        rc = dsql_exec(db, "UPDATE dispatch_runs SET pruned = 1 WHERE task_id = ?1 AND run_id = ?2",
+        /* The log goes too: its size says so (an empty, complete log). */
+        rc = dsql_exec(db,
+                       "UPDATE dispatch_runs SET pruned = 1, log_size = 0"
+                       " WHERE task_id = ?1 AND run_id = ?2",
                        "sI", p->task_ids[i], (int64_t)p->run_ids[i]);
         if (rc == RD_OK)
             rc = dsql_exec(db, "DELETE FROM dispatch_artifacts WHERE task_id = ?1 AND run_id = ?2",
                            "sI", p->task_ids[i], (int64_t)p->run_ids[i]);
+        if (rc == RD_OK)
+            rc = dsql_exec(db, "DELETE FROM dispatch_log_chunks WHERE task_id = ?1 AND run_id = ?2",
+                           "sI", p->task_ids[i], (int64_t)p->run_ids[i]);
+        if (rc == RD_OK)
+            rc =
+                dsql_exec(db, "DELETE FROM dispatch_logs_packed WHERE task_id = ?1 AND run_id = ?2",
+                          "sI", p->task_ids[i], (int64_t)p->run_ids[i]);
     }
     return rc;
 }

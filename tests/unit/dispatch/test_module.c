@@ -843,6 +843,66 @@ static void test_status_and_lists(void **state)
     fake_resp_free(&r);
 }
 
+/* talos reports a machine problem: the worker is quarantined. */
+static void test_talos_machine_problem_quarantines(void **state)
+{
+    struct env *e = *state;
+    struct fake_resp r;
+    json_t *tasks = claim(e, "w-sick", 1);
+
+    json_decref(tasks);
+    assert_int_equal(
+        rd_publish(fake_host_handle(e->fh), "talos.classified",
+                   json_pack("{s:s, s:s}", "verdict", "regression", "worker", "w-sick")),
+        RD_OK);
+    assert_int_equal(
+        rd_publish(fake_host_handle(e->fh), "talos.classified",
+                   json_pack("{s:s, s:s}", "verdict", "machine-problem", "worker", "w-sick")),
+        RD_OK);
+    fake_host_run_pending(e->fh);
+    r = call(e, "GET", API "/workers/w-sick", NULL);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(r.body, "quarantine"), "by")), "talos");
+    fake_resp_free(&r);
+    assert_int_equal(fake_host_n_events(e->fh, "dispatch.quarantined"), 1);
+}
+
+/* Artifacts and logs of runs resolved longer ago than artifact_expiry go. */
+static void test_artifact_expiry(void **state)
+{
+    struct env *e = env_new_in("lease = 10s\nartifact_expiry = 1h\n", NULL);
+    struct fake_resp r;
+    char sha[65], path[600];
+    json_t *tasks;
+    FILE *f;
+
+    (void)state;
+    enqueue(e, "t1", 0, "main", 0, FAKE_HOST_EPOCH_MS);
+    tasks = claim(e, "w1", 1);
+    json_decref(tasks);
+    sha256_hex("old", sha);
+    r = put_artifact(e, "old.bin", "old", sha);
+    assert_int_equal(r.status, 201);
+    fake_resp_free(&r);
+    r = put_log(e, "t1", 0, "old log");
+    fake_resp_free(&r);
+    assert_int_equal(report(e, "t1", 0, "{\"state\":\"completed\"}"), 200);
+    snprintf(path, sizeof(path), "%s/dispatch/artifacts/t1@0/old.bin", fake_host_dir(e->fh));
+    f = fopen(path, "r");
+    assert_non_null(f);
+    fclose(f);
+    fake_host_advance(e->fh, 2 * 3600 * 1000);
+    fake_host_run_pending(e->fh);
+    assert_null(fopen(path, "r"));
+    r = call(e, "GET", API "/runs/t1/0/artifacts", NULL);
+    assert_int_equal(json_array_size(json_object_get(r.body, "artifacts")), 0);
+    fake_resp_free(&r);
+    assert_int_equal(count_rows(e, "SELECT count(*) FROM dispatch_log_chunks"), 0);
+    assert_int_equal(count_rows(e, "SELECT count(*) FROM dispatch_logs_packed"), 0);
+    env_free(e);
+}
+
 /* Every host call of a load, failed in turn: the load fails cleanly and
    leaves nothing behind, until a run with nothing injected loads. */
 static void test_load_fails_cleanly(void **state)
@@ -901,6 +961,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_direct_enqueue_and_external, setup, teardown),
         cmocka_unit_test(test_leases_survive_restart),
         cmocka_unit_test_setup_teardown(test_status_and_lists, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_talos_machine_problem_quarantines, setup, teardown),
+        cmocka_unit_test(test_artifact_expiry),
         cmocka_unit_test(test_load_fails_cleanly),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

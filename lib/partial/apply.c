@@ -421,6 +421,16 @@ out:
     return rc;
 }
 
+int partial_tree_write(const char *dir, const char *rel, const void *data, size_t len,
+                       unsigned mode, struct rd_error *err)
+{
+    struct applier a = {.dir = dir, .err = err};
+    char path[PATH_MAX];
+    int rc = join(&a, rel, path, sizeof(path));
+
+    return rc == RD_OK ? write_file(&a, path, data, len, (mode_t)(mode & 0777)) : rc;
+}
+
 void partial_apply_report_fini(struct partial_apply_report *rep)
 {
     if (!rep)

@@ -59,6 +59,12 @@ int partial_apply_dir(const struct mar *m, const char *dir, size_t max_entry,
                       struct partial_apply_report *rep, struct rd_error *err);
 void partial_apply_report_fini(struct partial_apply_report *rep);
 
+/* Writes len bytes as the file rel (checked with partial_path_ok) below
+   dir, creating its directories, replacing a file that is there, never
+   following a symbolic link. RD_OK, RD_EINVAL, RD_ECONFLICT, RD_EIO. */
+int partial_tree_write(const char *dir, const char *rel, const void *data, size_t len,
+                       unsigned mode, struct rd_error *err);
+
 /* Whether rep lists path as skipped. */
 bool partial_apply_skipped(const struct partial_apply_report *rep, const char *path);
 

@@ -415,6 +415,9 @@ static void test_verify_catches_a_wrong_partial(void **state)
     assert_int_equal(partial_gen_pack(g2, other, &err), RD_OK);
     assert_int_equal(partial_gen_verify(g, other, &err), RD_ECORRUPT);
     assert_non_null(strstr(err.msg, "locale/browser.properties"));
+    /* and one that leaves a file it should change alone is caught too */
+    assert_int_equal(partial_gen_verify(g2, fx->out, &err), RD_ECORRUPT);
+    assert_non_null(strstr(err.msg, "locale/browser.properties"));
     /* pack refuses before every diff ran */
     partial_gen_free(g2);
     assert_int_equal(partial_gen_open(fx->from_mar, fx->to_mar, &o, &g2, &err), RD_OK);

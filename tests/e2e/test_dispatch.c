@@ -120,6 +120,36 @@ static void test_worker_runs_task_with_log_and_artifact(void **state)
     e2e_pass(d);
 }
 
+/* The cache directory of a label survives between tasks (the warm object
+   directory) while the task directory is fresh each time; maxRunTime
+   stops a command and fails the task; a bad payload is an exception. */
+static void test_worker_cache_max_run_time_and_bad_payload(void **state)
+{
+    struct e2e_daemon *d = *state;
+    struct dworker w;
+    json_t *run;
+
+    enqueue(d, "c-1", "linux", "compile", "main", 0,
+            "{\"command\":\"touch $RELENGD_CACHE_DIR/objects && touch leftover\"}");
+    enqueue(d, "c-2", "linux", "compile", "main", 0,
+            "{\"command\":\"test -f $RELENGD_CACHE_DIR/objects && test ! -e leftover\"}");
+    enqueue(d, "c-3", "linux", "slow", "main", 0,
+            "{\"command\":[\"sleep\",\"30\"],\"maxRunTime\":1}");
+    enqueue(d, "c-4", "linux", "odd", "main", 0, "{\"command\":\"true\",\"maxRunTime\":\"x\"}");
+    dw_start(&w, d, NULL, "linux", "w-cache", 1, NULL);
+    run = wait_resolved(d, "c-2", 0);
+    assert_string_equal(json_string_value(json_object_get(run, "result")), "completed");
+    json_decref(run);
+    run = wait_resolved(d, "c-3", 0);
+    assert_string_equal(json_string_value(json_object_get(run, "result")), "failed");
+    json_decref(run);
+    run = wait_resolved(d, "c-4", 0);
+    assert_string_equal(json_string_value(json_object_get(run, "reason")), "malformed-payload");
+    json_decref(run);
+    assert_int_equal(dw_stop(&w, 10000), 0);
+    e2e_pass(d);
+}
+
 static int cmp_claimed(const void *a, const void *b)
 {
     const json_t *x = *(const json_t *const *)a, *y = *(const json_t *const *)b;
@@ -568,6 +598,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_prestate_setup_teardown(test_worker_runs_task_with_log_and_artifact,
+                                                 e2e_setup, e2e_teardown, (void *)&opts),
+        cmocka_unit_test_prestate_setup_teardown(test_worker_cache_max_run_time_and_bad_payload,
                                                  e2e_setup, e2e_teardown, (void *)&opts),
         cmocka_unit_test_prestate_setup_teardown(test_priority_then_fifo_across_branches, e2e_setup,
                                                  e2e_teardown, (void *)&opts),

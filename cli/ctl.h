@@ -63,8 +63,8 @@ struct ctl_command {
 };
 
 /* Command groups defined in other files go here. */
-extern const struct ctl_command ctl_graph_commands[]; /* cli/ctl_graph.c */
-extern const struct ctl_command ctl_task_commands[];  /* cli/ctl_graph.c */
+extern const struct ctl_command ctl_graph_commands[];  /* cli/ctl_graph.c */
+extern const struct ctl_command ctl_task_commands[];   /* cli/ctl_graph.c */
 extern const struct ctl_command ctl_worker_commands[]; /* cli/ctl_dispatch.c */
 /* "task log ID [--run N] [--follow]", in the task group (cli/ctl_dispatch.c). */
 int ctl_task_log(struct ctl *c, const struct ctl_command *cmd, int argc, char **argv);

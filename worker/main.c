@@ -30,22 +30,34 @@ extern char **environ;
 static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t slots_cond = PTHREAD_COND_INITIALIZER;
 static int running;
+/* {"taskId","runId"} of every task a thread runs, sent with each claim so
+   that the server releases runs whose claim answer never reached us. */
+static json_t *running_runs;
 
 struct job {
     const struct wconf *c;
     json_t *task;
+    json_t *entry; /* its element of running_runs */
 };
 
 static void *job_main(void *arg)
 {
     struct job *j = arg;
+    size_t i;
+    json_t *e;
 
     task_run(j->c, j->task);
-    free(j);
     pthread_mutex_lock(&slots_lock);
     running--;
+    json_array_foreach(running_runs, i, e) if (e == j->entry)
+    {
+        json_array_remove(running_runs, i);
+        break;
+    }
     pthread_cond_broadcast(&slots_cond);
     pthread_mutex_unlock(&slots_lock);
+    json_decref(j->entry);
+    free(j);
     return NULL;
 }
 
@@ -78,16 +90,24 @@ static void usage(FILE *f)
 
 static json_t *claim_body(const struct wconf *c, int free_slots)
 {
-    json_t *labels = json_array();
+    json_t *labels = json_array(), *body, *mine;
     char buf[sizeof(c->labels)], *save = NULL;
 
     snprintf(buf, sizeof(buf), "%s", c->labels);
     for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
         if (*tok)
             json_array_append_new(labels, json_string(tok));
-    return json_pack("{s:s, s:s, s:i, s:f, s:{s:s, s:i, s:o}}", "workerId", c->worker_id,
+    body = json_pack("{s:s, s:s, s:i, s:f, s:{s:s, s:i, s:o}}", "workerId", c->worker_id,
                      "workerType", c->worker_type, "capacity", free_slots, "wait", c->wait_s,
                      "capabilities", "platform", c->platform, "cores", c->cores, "labels", labels);
+    pthread_mutex_lock(&slots_lock);
+    mine = json_deep_copy(running_runs);
+    pthread_mutex_unlock(&slots_lock);
+    if (body && mine)
+        json_object_set_new(body, "running", mine);
+    else
+        json_decref(mine);
+    return body;
 }
 
 /* Starts a thread for each claimed task. Returns how many started. */
@@ -107,8 +127,12 @@ static int start_tasks(const struct wconf *c, const json_t *tasks)
             continue;
         j->c = c;
         j->task = json_incref((json_t *)t);
+        j->entry = json_pack("{s:O, s:O}", "taskId", json_object_get(t, "taskId"), "runId",
+                             json_object_get(t, "runId"));
         pthread_mutex_lock(&slots_lock);
         running++;
+        if (j->entry)
+            json_array_append(running_runs, j->entry);
         pthread_mutex_unlock(&slots_lock);
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -239,7 +263,8 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+    running_runs = json_array();
+    if (!running_runs || curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
         fprintf(stderr, "relengd-worker: curl_global_init failed\n");
         return 1;
     }
@@ -247,6 +272,7 @@ int main(int argc, char **argv)
             c.worker_type, c.url, c.capacity);
     rc = claim_loop(&c);
     curl_global_cleanup();
+    json_decref(running_runs);
     fprintf(stderr, "relengd-worker: stopped\n");
     return rc;
 }

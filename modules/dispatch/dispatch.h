@@ -165,6 +165,7 @@ struct dispatch_claim {
     const char *worker_id;
     const char *worker_type;
     const char *capabilities; /* JSON text, may be NULL */
+    const json_t *running;    /* the runs the worker says it has, or NULL (not sent) */
     int capacity;
     int want;
     /* the waiting workers for placement (copied under d->lock), self's index */
@@ -178,6 +179,7 @@ struct dispatch_claim {
     uint64_t recheck_ms; /* earliest time a held-back task stops being held; 0 none */
     char held_for[65];   /* a worker a task was held back for, "" none */
     uint64_t earliest_due;
+    int n_lost; /* out: claimed runs the worker no longer had, resolved */
     /* the worker's row, for placement */
     char last_label[RD_TASK_ID_MAX * 2 + 1];
     char last_branch[256];

@@ -368,6 +368,8 @@ static int claim_one(struct dispatch_claim *c, struct rd_tx *tx, const struct ca
     return RD_OK;
 }
 
+static int release_lost(struct dispatch_claim *c, struct rd_tx *tx);
+
 int dispatch_claim_tx(struct rd_tx *tx, void *arg)
 {
     struct dispatch_claim *c = arg;
@@ -387,7 +389,10 @@ int dispatch_claim_tx(struct rd_tx *tx, void *arg)
     c->earliest_due = 0;
     if (!c->tasks)
         return RD_ENOMEM;
+    c->n_lost = 0;
     rc = claim_worker(c, tx, now);
+    if (rc == RD_OK && c->running)
+        rc = release_lost(c, tx);
     if (rc != RD_OK || c->quarantined || c->want <= 0)
         goto out;
     rc = candidates_load(rd_tx_db(tx), c->worker_type, c->want + CLAIM_LOOKAHEAD, &cand, &n_cand);
@@ -885,5 +890,73 @@ int dispatch_expire_tx(struct rd_tx *tx, void *arg)
     if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
         e->next_due = (uint64_t)sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
+    return RD_OK;
+}
+
+/* ------------------------------------------------------- lost claims */
+
+static bool worker_has(const json_t *running, const char *task_id, uint32_t run_id)
+{
+    const json_t *r;
+    size_t i;
+
+    json_array_foreach(running, i, r)
+    {
+        const char *t = json_string_value(json_object_get(r, "taskId"));
+        const json_t *n = json_object_get(r, "runId");
+        if (t && strcmp(t, task_id) == 0 && json_is_integer(n) &&
+            json_integer_value(n) == (json_int_t)run_id)
+            return true;
+    }
+    return false;
+}
+
+/* A worker that lists what it runs ("running" in its claim) no longer has
+   the runs claimed in its name that are not on the list: the answer that
+   handed them out never reached it (a daemon killed mid-reply, a dropped
+   connection). They are resolved exception/claim-expired now, as their
+   lease would have been later, so that graph retries them at once. */
+static int release_lost(struct dispatch_claim *c, struct rd_tx *tx)
+{
+    struct dispatch *d = c->d;
+    sqlite3 *db = rd_tx_db(tx);
+    sqlite3_stmt *st = NULL;
+    struct {
+        char task_id[DISPATCH_NAME_MAX + 1];
+        uint32_t run_id;
+    } lost[DISPATCH_MAX_CAPACITY];
+    size_t n = 0;
+    int rc;
+
+    rc = dsql_prepare(db, &st,
+                      "SELECT task_id, run_id FROM dispatch_runs WHERE state = 'claimed'"
+                      " AND worker_id = ?1",
+                      "s", c->worker_id);
+    if (rc != RD_OK)
+        return rc;
+    while (n < DISPATCH_MAX_CAPACITY && sqlite3_step(st) == SQLITE_ROW) {
+        const char *t = dsql_text(st, 0);
+        uint32_t r = (uint32_t)sqlite3_column_int64(st, 1);
+        if (worker_has(c->running, t, r))
+            continue;
+        snprintf(lost[n].task_id, sizeof(lost[n].task_id), "%s", t);
+        lost[n++].run_id = r;
+    }
+    sqlite3_finalize(st);
+    for (size_t i = 0; i < n; i++) {
+        struct run_row row = {0};
+        bool refused;
+
+        rc = run_row_get(db, lost[i].task_id, lost[i].run_id, &row);
+        if (rc == RD_OK)
+            rc = resolve_run(d, tx, lost[i].task_id, lost[i].run_id, &row, "exception",
+                             "claim-expired", -1, &refused);
+        run_row_fini(&row);
+        if (rc != RD_OK)
+            return rc;
+        rd_log(d->h, RD_INFO, "run %s/%u: worker %s no longer has it (its claim answer was lost)",
+               lost[i].task_id, lost[i].run_id, c->worker_id);
+        c->n_lost++;
+    }
     return RD_OK;
 }

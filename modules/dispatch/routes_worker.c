@@ -110,7 +110,8 @@ struct claim_req {
     const char *worker_type;
     int capacity;
     double wait_s;
-    char *capabilities; /* owned JSON text or NULL */
+    char *capabilities;    /* owned JSON text or NULL */
+    const json_t *running; /* borrowed from the body, or NULL */
 };
 
 static int claim_parse(const json_t *body, struct claim_req *q, char *why, size_t why_len)
@@ -149,6 +150,23 @@ static int claim_parse(const json_t *body, struct claim_req *q, char *why, size_
             return RD_EINVAL;
         }
         q->wait_s = json_number_value(v);
+    }
+    v = json_object_get(body, "running");
+    if (v && !json_is_null(v)) {
+        const json_t *r;
+        size_t i;
+        if (!json_is_array(v) || json_array_size(v) > 256) {
+            snprintf(why, why_len, "running: an array of {taskId, runId} (what the worker runs)");
+            return RD_EINVAL;
+        }
+        json_array_foreach(v, i, r) if (!json_is_object(r) ||
+                                        !json_is_string(json_object_get(r, "taskId")) ||
+                                        !json_is_integer(json_object_get(r, "runId")))
+        {
+            snprintf(why, why_len, "running[%zu]: {\"taskId\": string, \"runId\": integer}", i);
+            return RD_EINVAL;
+        }
+        q->running = v;
     }
     v = json_object_get(body, "capabilities");
     if (v && !json_is_null(v)) {
@@ -295,6 +313,7 @@ static int claim(struct rd_req *r, void *arg)
     c.worker_id = q.worker_id;
     c.worker_type = q.worker_type;
     c.capabilities = q.capabilities;
+    c.running = q.running;
     c.capacity = q.capacity;
     c.want = q.capacity;
     c.others = snap->ws;
@@ -311,6 +330,11 @@ static int claim(struct rd_req *r, void *arg)
         rc = dispatch_batch_write(d, dispatch_claim_tx, &c);
         if (rc != RD_OK)
             goto out;
+        if (c.n_lost > 0) {
+            dispatch_wake_claims(d); /* graph's retries of the lost runs */
+            dispatch_wake_logs(d);
+            dispatch_schedule_compress(d);
+        }
 
         pthread_mutex_lock(&d->lock);
         me.known = true;
@@ -353,6 +377,7 @@ static int claim(struct rd_req *r, void *arg)
     }
     if (c.earliest_due)
         dispatch_schedule_expiry(d, c.earliest_due);
+
     reply = json_pack("{s:O}", "tasks", c.tasks);
     if (!reply) {
         rc = RD_ENOMEM;

@@ -35,6 +35,8 @@ static const char *const daemon_env[] = {
     NULL,
 };
 static const struct e2e_opts opts = {.modules = "dispatch", .env = daemon_env};
+static const char *const long_lease_env[] = {"RELENGD_DISPATCH_LEASE=5m", NULL};
+static const struct e2e_opts opts_long_lease = {.modules = "dispatch", .env = long_lease_env};
 
 static void enqueue(struct e2e_daemon *d, const char *task_id, const char *type, const char *label,
                     const char *branch, int priority, const char *payload)
@@ -448,6 +450,29 @@ static void test_lease_expires(void **state)
     e2e_pass(d);
 }
 
+/* A claim answer that never reached its worker (the daemon killed
+   mid-reply, a dropped connection): the worker's next claim lists what it
+   runs, and the run it never got is released at once instead of after its
+   5-minute lease. */
+static void test_lost_claim_answer_released_by_next_claim(void **state)
+{
+    struct e2e_daemon *d = *state;
+    struct dworker w;
+    json_t *j;
+
+    enqueue(d, "unseen", "linux", "unseen", "main", 0, "{\"command\":\"true\"}");
+    j = claim_as(d, "w-forgetful", "linux"); /* as if the answer got lost */
+    assert_int_equal(json_array_size(json_object_get(j, "tasks")), 1);
+    json_decref(j);
+    dw_start(&w, d, NULL, "linux", "w-forgetful", 1, NULL);
+    j = wait_resolved(d, "unseen", 0);
+    assert_string_equal(json_string_value(json_object_get(j, "result")), "exception");
+    assert_string_equal(json_string_value(json_object_get(j, "reason")), "claim-expired");
+    json_decref(j);
+    assert_int_equal(dw_stop(&w, 10000), 0);
+    e2e_pass(d);
+}
+
 static void test_worker_sigterm_reports_shutdown(void **state)
 {
     struct e2e_daemon *d = *state;
@@ -615,6 +640,8 @@ int main(void)
                                                  e2e_teardown, (void *)&opts),
         cmocka_unit_test_prestate_setup_teardown(test_lease_expires, e2e_setup, e2e_teardown,
                                                  (void *)&opts),
+        cmocka_unit_test_prestate_setup_teardown(test_lost_claim_answer_released_by_next_claim,
+                                                 e2e_setup, e2e_teardown, (void *)&opts_long_lease),
         cmocka_unit_test_prestate_setup_teardown(test_worker_sigterm_reports_shutdown, e2e_setup,
                                                  e2e_teardown, (void *)&opts),
         cmocka_unit_test_prestate_setup_teardown(test_routes_documented_and_bad_input, e2e_setup,

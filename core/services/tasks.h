@@ -51,10 +51,10 @@ struct rd_task_run_spec {
     const char *task_id;
     uint32_t run_id;
     const char *graph_id;
-    const char *label;       /* unique in its graph; chunked tasks "test-1/3" etc. */
-    const char *worker_type; /* e.g. "linux64-build" */
-    const char *branch;      /* "" when the graph names none */
-    int32_t priority;        /* higher runs first */
+    const char *label;         /* unique in its graph; chunked tasks "test-1/3" etc. */
+    const char *worker_type;   /* e.g. "linux64-build" */
+    const char *branch;        /* "" when the graph names none */
+    int32_t priority;          /* higher runs first */
     uint64_t pending_since_ms; /* rd_now_ms() when the run became pending: FIFO key */
     uint64_t deadline_ms;      /* absolute rd_now_ms() time, 0 = none */
     /* {"command": [argv...] or "shell string", "env": {..., THIS_CHUNK,

@@ -572,6 +572,43 @@ static void test_kill9_mid_job(void **state)
     e2e_pass(d);
 }
 
+/* Several jobs at once on the real pool, sharing files: every one ends
+   done with a partial that applies, whatever order the cache fills in. */
+static void test_concurrent_jobs(void **state)
+{
+    struct e2e_daemon *d = *state;
+    char token[64], from_id[65], to_id[65], de_id[65], body[512];
+    long long ids[4];
+    struct e2e_resp r;
+
+    make_token(d, "[\"partials:create\"]", token);
+    assert_int_equal(upload(d, token, g_from, from_id), 201);
+    assert_int_equal(upload(d, token, g_to, to_id), 201);
+    assert_int_equal(upload(d, token, g_to_de, de_id), 201);
+    for (int i = 0; i < 4; i++) {
+        snprintf(body, sizeof(body),
+                 "{\"from_upload\":\"%s\",\"to_upload\":\"%s\",\"platform\":\"linux64\","
+                 "\"locale\":\"l%d\"}",
+                 from_id, i % 2 ? de_id : to_id, i);
+        ids[i] = submit(d, token, body);
+    }
+    for (int i = 0; i < 4; i++) {
+        json_t *job = wait_job(d, ids[i]);
+        if (strcmp(json_string_value(json_object_get(job, "state")), "done") != 0)
+            fail_msg("job %lld: %s", ids[i], json_string_value(json_object_get(job, "error")));
+        json_decref(job);
+        if (i % 2 == 0)
+            check_result(d, ids[i]);
+    }
+    assert_int_equal(e2e_get(d, API "/cache", NULL, &r), 200);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(r.json, "cache"), "entries")), 4);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(r.json, "totals"), "done")),
+                     4);
+    e2e_resp_free(&r);
+    e2e_pass(d);
+}
+
 /* remote_kind = s3: every request is signed with AWS SigV4 by libcurl
    (the loopback server checks the header's form, not the signature). */
 static void test_remote_cache_s3_sigv4(void **state)
@@ -677,6 +714,8 @@ int main(void)
         cmocka_unit_test_prestate_setup_teardown(test_upload_job_download, e2e_setup, e2e_teardown,
                                                  (void *)&opts),
         cmocka_unit_test_prestate_setup_teardown(test_bad_input, e2e_setup, e2e_teardown,
+                                                 (void *)&opts),
+        cmocka_unit_test_prestate_setup_teardown(test_concurrent_jobs, e2e_setup, e2e_teardown,
                                                  (void *)&opts),
         cmocka_unit_test(test_urls_and_remote_cache),
         cmocka_unit_test(test_remote_cache_s3_sigv4),

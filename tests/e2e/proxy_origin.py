@@ -4,8 +4,10 @@
 tests run on 127.0.0.1: it counts every request per path and behaves as the
 test tells it, so that no test depends on timing.
 
-    proxy_origin.py READY_FILE     listens on 127.0.0.1, port 0; writes the
-                                   port to READY_FILE (atomically)
+    proxy_origin.py READY_FILE [CERT_PEM]
+                                   listens on 127.0.0.1, port 0 (HTTPS with
+                                   the certificate and key in CERT_PEM);
+                                   writes the port to READY_FILE (atomically)
 
 Control (never counted):
     POST /__ctl     {"path": "/a", "size": 1024, "seed": "x", "status": 200,
@@ -229,6 +231,11 @@ def main():
     ready = sys.argv[1]
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     srv.daemon_threads = True
+    if len(sys.argv) > 2:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(sys.argv[2])
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     tmp = ready + ".tmp"
     with open(tmp, "w") as f:
         f.write(str(srv.server_address[1]))

@@ -49,35 +49,43 @@ static int free_port(void)
     return port;
 }
 
-static int origin_launch(struct px *x)
+/* Starts proxy_origin.py (HTTPS with cert when not NULL); its pid and port. */
+static int origin_launch(struct px *x, const char *name, const char *cert, pid_t *pid, int *port)
 {
     char ready[400], script[600];
     uint64_t deadline;
 
-    snprintf(ready, sizeof(ready), "%s/origin.port", x->d->dir);
+    snprintf(ready, sizeof(ready), "%s/%s.port", x->d->dir, name);
     snprintf(script, sizeof(script), "%s/tests/e2e/proxy_origin.py", e2e_srcdir());
-    x->origin_pid = fork();
-    if (x->origin_pid < 0)
+    *pid = fork();
+    if (*pid < 0)
         return -1;
-    if (x->origin_pid == 0) {
-        int null = open("/dev/null", O_RDWR);
+    if (*pid == 0) {
+        /* never the test's stdout/stderr: an origin outliving a crashed
+           test must not hold a pipe of make's open */
+        char log[400];
+        int null = open("/dev/null", O_RDWR), lf;
+        snprintf(log, sizeof(log), "%s/%s.log", x->d->dir, name);
+        lf = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (null >= 0) {
             dup2(null, 0);
             dup2(null, 1);
         }
-        execlp("python3", "python3", script, ready, (char *)NULL);
+        if (lf >= 0)
+            dup2(lf, 2);
+        execlp("python3", "python3", script, ready, cert, (char *)NULL);
         _exit(127);
     }
     deadline = e2e_now_ms() + 10000;
     while (e2e_now_ms() < deadline) {
         char *s = e2e_read_file(ready, NULL);
         if (s) {
-            x->origin_port = atoi(s);
+            *port = atoi(s);
             free(s);
-            return x->origin_port > 0 ? 0 : -1;
+            return *port > 0 ? 0 : -1;
         }
-        if (waitpid(x->origin_pid, NULL, WNOHANG) == x->origin_pid) {
-            x->origin_pid = 0;
+        if (waitpid(*pid, NULL, WNOHANG) == *pid) {
+            *pid = 0;
             fprintf(stderr, "proxy_origin.py exited before it was ready\n");
             return -1;
         }
@@ -93,16 +101,27 @@ void px_reload_port(struct px *x)
     x->port = p ? (int)json_integer_value(p) : -1;
 }
 
-struct px *px_start(const char *main)
+static struct px *start(const char *main, bool tls)
 {
     struct px *x = calloc(1, sizeof(*x));
-    char path[400], *conf = NULL;
+    char path[400], cert[400], tls_conf[1200] = "", *conf = NULL;
 
     if (!x)
         return NULL;
     x->d = e2e_new(NULL);
-    if (!x->d || origin_launch(x) != 0)
+    if (!x->d || origin_launch(x, "origin", NULL, &x->origin_pid, &x->origin_port) != 0)
         goto fail;
+    if (tls) {
+        snprintf(cert, sizeof(cert), "%s/origin-cert.pem", x->d->dir);
+        if (e2e_make_cert(cert) != 0 ||
+            origin_launch(x, "tls-origin", cert, &x->tls_pid, &x->tls_port) != 0)
+            goto fail;
+        /* "tls" trusts the test's certificate; "tlsbad" only the system's */
+        snprintf(tls_conf, sizeof(tls_conf),
+                 "[backend.tls]\nurl = https://127.0.0.1:%d\nca_file = %s\n"
+                 "[backend.tlsbad]\nurl = https://127.0.0.1:%d\n",
+                 x->tls_port, cert, x->tls_port);
+    }
     x->dead_port = free_port();
     if (asprintf(&conf,
                  "listen = 127.0.0.1:0\n"
@@ -113,9 +132,9 @@ struct px *px_start(const char *main)
                  "[backend.o]\nurl = http://127.0.0.1:%d\ndefault_ttl = 1h\n"
                  "[backend.ca]\nurl = http://127.0.0.1:%d/ca/\ncontent_digest = sha512\n"
                  "[backend.imm]\nurl = http://127.0.0.1:%d/imm\nimmutable = yes\n"
-                 "[backend.dead]\nurl = http://127.0.0.1:%d\n",
-                 main ? main : "", x->origin_port, x->origin_port, x->origin_port,
-                 x->dead_port) < 0)
+                 "[backend.dead]\nurl = http://127.0.0.1:%d\n%s",
+                 main ? main : "", x->origin_port, x->origin_port, x->origin_port, x->dead_port,
+                 tls_conf) < 0)
         goto fail;
     snprintf(path, sizeof(path), "%s/modules.d/proxy.conf", x->d->etc_dir);
     if (e2e_write_file(path, conf, strlen(conf)) != 0)
@@ -137,6 +156,16 @@ fail:
     return NULL;
 }
 
+struct px *px_start(const char *main)
+{
+    return start(main, false);
+}
+
+struct px *px_start_tls(const char *main)
+{
+    return start(main, true);
+}
+
 int px_stop(struct px *x)
 {
     int rc = 0;
@@ -151,6 +180,10 @@ int px_stop(struct px *x)
     if (x->origin_pid > 0) {
         kill(x->origin_pid, SIGTERM);
         waitpid(x->origin_pid, NULL, 0);
+    }
+    if (x->tls_pid > 0) {
+        kill(x->tls_pid, SIGTERM);
+        waitpid(x->tls_pid, NULL, 0);
     }
     free(x);
     return rc;

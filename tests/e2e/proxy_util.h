@@ -25,6 +25,8 @@ struct px {
     int origin_port;
     int dead_port; /* a port nothing listens on */
     int port;      /* the proxy's */
+    pid_t tls_pid; /* the HTTPS origin of px_start_tls */
+    int tls_port;
 };
 
 /* Starts the origin, writes the proxy config (main-section lines `main`
@@ -32,6 +34,9 @@ struct px {
    /imm), dead) and starts relengd with only the proxy module. NULL on
    failure (printed). */
 struct px *px_start(const char *main);
+/* px_start plus an HTTPS origin (a self-signed certificate for 127.0.0.1)
+   and backends tls (ca_file = that certificate) and tlsbad (system CAs). */
+struct px *px_start_tls(const char *main);
 /* Stops relengd (must exit 0) and the origin; frees. Returns 0 if the
    daemon stopped cleanly. */
 int px_stop(struct px *x);

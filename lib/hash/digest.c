@@ -4,6 +4,7 @@
  * through OpenSSL's EVP interface, and hex output.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -48,18 +49,22 @@ int hash_fd(enum hash_alg alg, int fd, uint8_t *out, struct rd_error *err)
 {
     const EVP_MD *md = hash_md(alg);
     EVP_MD_CTX *ctx = NULL;
-    unsigned char chunk[65536];
+    /* On the heap: callers include HTTP handlers, whose threads have 100 KiB
+       stacks in Debian's civetweb. */
+    enum { CHUNK = 65536 };
+    unsigned char *chunk = NULL;
     int rc = RD_OK;
 
     if (!md)
         return rd_error_set(err, RD_EINVAL, "unknown hash algorithm %d", (int)alg);
     ctx = EVP_MD_CTX_new();
-    if (!ctx || !EVP_DigestInit_ex(ctx, md, NULL)) {
+    chunk = malloc(CHUNK);
+    if (!ctx || !chunk || !EVP_DigestInit_ex(ctx, md, NULL)) {
         rc = rd_error_set(err, RD_ENOMEM, "digest: out of memory");
         goto out;
     }
     for (;;) {
-        ssize_t n = read(fd, chunk, sizeof(chunk));
+        ssize_t n = read(fd, chunk, CHUNK);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
@@ -76,6 +81,7 @@ int hash_fd(enum hash_alg alg, int fd, uint8_t *out, struct rd_error *err)
     if (!EVP_DigestFinal_ex(ctx, out, NULL))
         rc = rd_error_set(err, RD_ENOMEM, "digest failed");
 out:
+    free(chunk);
     EVP_MD_CTX_free(ctx);
     return rc;
 }

@@ -69,6 +69,9 @@ void proxy_entry_unref(struct proxy_entry *e)
         return;
     if (e->seg)
         evbuffer_file_segment_free(e->seg);
+    if (e->mem && e->mem_account)
+        *e->mem_account -= e->size;
+    free(e->mem);
     free(e->key);
     free(e->headers);
     free(e->etag);

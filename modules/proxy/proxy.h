@@ -92,6 +92,8 @@ struct proxy_entry {
     unsigned refs; /* loop thread */
     struct proxy_entry *hnext, *lru_prev, *lru_next;
     struct evbuffer_file_segment *seg; /* loop thread: the open file */
+    char *mem;                         /* loop thread: a small body kept in memory */
+    int64_t *mem_account;              /* where mem's size is counted */
 };
 
 /* An upstream fetch, shared by every client that wants its key (loop
@@ -184,7 +186,8 @@ struct proxy {
     bool stopping;
     struct rd_timer *flush_timer;
     int64_t tmp_seq;
-    char date[30]; /* Date header value, for date_s */
+    int64_t mem_bytes; /* small bodies kept in memory (loop thread) */
+    char date[30];     /* Date header value, for date_s */
     int64_t date_s;
 
     struct rd_metric *m_cache_bytes, *m_cache_objects, *m_inflight, *m_disk_full, *m_bad_requests,

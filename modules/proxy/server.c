@@ -33,6 +33,10 @@
 
 #define OUT_LOW (64 * 1024) /* write callback once the output is this small */
 #define MAX_SINGLE_WRITE (4 * 1024 * 1024)
+/* Bodies this small are kept in memory once hit: the head and the body then
+   go out in one writev instead of a writev and a sendfile. */
+#define SMALL_BODY_MAX (16 * 1024)
+#define SMALL_BODIES_MAX (16 * 1024 * 1024)
 
 static void conn_process(struct proxy_conn *c);
 static void response_done(struct proxy_conn *c);
@@ -196,18 +200,31 @@ static const char *connection_hdr(const struct proxy_conn *c)
 
 /* ------------------------------------------------------ cached objects */
 
-/* Opens e's file once; the segment is shared by every response. */
+/* Opens e's file once; the segment is shared by every response. A small
+   body is read into memory instead (up to SMALL_BODIES_MAX in all). */
 static int entry_segment(struct proxy *p, struct proxy_entry *e)
 {
     char path[4300];
     int fd;
 
-    if (e->seg)
+    if (e->seg || e->mem)
         return RD_OK;
     proxy_entry_path(p, e, path, sizeof(path));
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return RD_ENOTFOUND;
+    if (e->size <= SMALL_BODY_MAX && p->mem_bytes + e->size <= SMALL_BODIES_MAX) {
+        char *m = malloc(e->size > 0 ? (size_t)e->size : 1);
+        ssize_t n = m ? pread(fd, m, (size_t)e->size, 0) : -1;
+        if (n == e->size) {
+            close(fd);
+            e->mem = m;
+            e->mem_account = &p->mem_bytes;
+            p->mem_bytes += e->size;
+            return RD_OK;
+        }
+        free(m); /* fall back on the file */
+    }
     e->seg = evbuffer_file_segment_new(fd, 0, e->size, EVBUF_FS_CLOSE_ON_FREE);
     if (!e->seg) {
         close(fd);
@@ -249,7 +266,10 @@ static int serve_entry(struct proxy_conn *c, struct proxy_entry *e, enum proxy_r
                         status, reason(status), date_now(p), (long long)age_s, xcache,
                         status == 416 ? "" : e->headers, crange, (long long)len, connection_hdr(c));
     if (!c->head_only && len > 0) {
-        evbuffer_add_file_segment(out, e->seg, first, len);
+        if (e->mem)
+            evbuffer_add(out, e->mem + first, (size_t)len);
+        else
+            evbuffer_add_file_segment(out, e->seg, first, len);
         proxy_count_bytes(p, e->be, (uint64_t)len, true);
     }
     proxy_count_request(p, e->be, result);

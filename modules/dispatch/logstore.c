@@ -47,13 +47,13 @@ int dispatch_log_append_tx(struct rd_tx *tx, void *arg)
     if (rc != RD_OK)
         return rc;
     if (sqlite3_step(st) != SQLITE_ROW) {
-        sqlite3_finalize(st);
+        dsql_finalize(st);
         a->notfound = true;
         return RD_OK;
     }
     snprintf(a->state, sizeof(a->state), "%s", dsql_text(st, 0));
     have = (uint64_t)sqlite3_column_int64(st, 1);
-    sqlite3_finalize(st);
+    dsql_finalize(st);
     if (strcmp(a->state, "claimed") != 0)
         return RD_OK; /* the caller answers 409 */
     a->plan = dispatch_chunk_plan(have, a->offset, a->len, a->d->conf.max_log_size);
@@ -69,7 +69,7 @@ int dispatch_log_append_tx(struct rd_tx *tx, void *arg)
             SQLITE_OK ||
         sqlite3_step(st) != SQLITE_DONE)
         rc = RD_EIO;
-    sqlite3_finalize(st);
+    dsql_finalize(st);
     if (rc != RD_OK)
         return rc;
     return dsql_exec(db,
@@ -116,13 +116,13 @@ int dispatch_log_read_tx(struct rd_tx *tx, void *arg)
     if (rc != RD_OK)
         return rc;
     if (sqlite3_step(st) != SQLITE_ROW) {
-        sqlite3_finalize(st);
+        dsql_finalize(st);
         return RD_ENOTFOUND;
     }
     q->done =
         strcmp(dsql_text(st, 0), "resolved") == 0 || strcmp(dsql_text(st, 0), "cancelled") == 0;
     q->total = (uint64_t)sqlite3_column_int64(st, 1);
-    sqlite3_finalize(st);
+    dsql_finalize(st);
     if (q->offset >= q->total)
         return RD_OK;
     q->buf = malloc(q->total - q->offset < q->max ? (size_t)(q->total - q->offset) : q->max);
@@ -146,7 +146,7 @@ int dispatch_log_read_tx(struct rd_tx *tx, void *arg)
             if (all && all_len)
                 memcpy(all, sqlite3_column_blob(st, 1), all_len);
         }
-        sqlite3_finalize(st);
+        dsql_finalize(st);
         if (rc != RD_OK)
             return rc;
         if (q->offset < all_len) {
@@ -156,7 +156,7 @@ int dispatch_log_read_tx(struct rd_tx *tx, void *arg)
         free(all);
         return RD_OK;
     }
-    sqlite3_finalize(st);
+    dsql_finalize(st);
     /* ... else the chunks that overlap [offset, offset + max). */
     rc = dsql_prepare(db, &st,
                       "SELECT off, data FROM dispatch_log_chunks WHERE task_id = ?1 AND run_id = ?2"
@@ -178,7 +178,7 @@ int dispatch_log_read_tx(struct rd_tx *tx, void *arg)
         memcpy(q->buf + q->n, data + (from - off), (size_t)(to - from));
         q->n += (size_t)(to - from);
     }
-    sqlite3_finalize(st);
+    dsql_finalize(st);
     return step == SQLITE_DONE ? RD_OK : RD_EIO;
 }
 
@@ -227,7 +227,7 @@ static int pack_read_tx(struct rd_tx *tx, void *arg)
         b->p[n].run_id = (uint32_t)sqlite3_column_int64(st, 1);
         n++;
     }
-    sqlite3_finalize(st);
+    dsql_finalize(st);
     for (size_t i = 0; i < n; i++) {
         struct packing *p = &b->p[b->n];
         struct dispatch_log_read q = {.d = b->d, .max = b->d->conf.max_log_size};
@@ -291,7 +291,7 @@ static int pack_store_tx(struct rd_tx *tx, void *arg)
         if (rc != RD_OK)
             return rc;
         same = sqlite3_step(st) == SQLITE_ROW && (uint64_t)sqlite3_column_int64(st, 0) == p->size;
-        sqlite3_finalize(st);
+        dsql_finalize(st);
         if (!same)
             continue;
         rc = dsql_prepare(db, &st,
@@ -304,7 +304,7 @@ static int pack_store_tx(struct rd_tx *tx, void *arg)
             sqlite3_bind_text(st, 5, p->codec, -1, SQLITE_STATIC) != SQLITE_OK ||
             sqlite3_step(st) != SQLITE_DONE)
             rc = RD_EIO;
-        sqlite3_finalize(st);
+        dsql_finalize(st);
         if (rc == RD_OK)
             rc = dsql_exec(db, "DELETE FROM dispatch_log_chunks WHERE task_id = ?1 AND run_id = ?2",
                            "sI", p->task_id, (int64_t)p->run_id);

@@ -405,7 +405,7 @@ static int prune_tx(struct rd_tx *tx, void *arg)
         snprintf(p->task_ids[p->n], sizeof(p->task_ids[0]), "%s", dsql_text(st, 0));
         p->run_ids[p->n++] = (uint32_t)sqlite3_column_int64(st, 1);
     }
-    sqlite3_finalize(st);
+    dsql_finalize(st);
     for (size_t i = 0; i < p->n && rc == RD_OK; i++) {
         /* The log goes too: its size says so (an empty, complete log). */
         rc = dsql_exec(db,
@@ -548,6 +548,7 @@ static void dispatch_destroy(void *mod)
 
     if (!d)
         return;
+    dsql_cache_clear(); /* after every route and timer stopped (see sql.c) */
     pthread_cond_destroy(&d->claim_cond);
     pthread_cond_destroy(&d->log_cond);
     pthread_mutex_destroy(&d->lock);
@@ -767,7 +768,7 @@ static int status_tx(struct rd_tx *tx, void *arg)
     } else {
         rc = RD_EIO;
     }
-    sqlite3_finalize(st);
+    dsql_finalize(st);
     return rc;
 }
 

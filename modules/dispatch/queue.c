@@ -93,7 +93,7 @@ static int run_json_get(sqlite3 *db, const char *task_id, uint32_t run_id, bool 
     default:
         rc = RD_EIO;
     }
-    sqlite3_finalize(st);
+    dsql_finalize(st);
     return rc;
 }
 
@@ -124,7 +124,7 @@ int dispatch_run_info_get(struct dispatch *d, struct rd_tx *tx, const char *task
     default:
         rc = RD_EIO;
     }
-    sqlite3_finalize(st);
+    dsql_finalize(st);
     return rc;
 }
 
@@ -262,7 +262,7 @@ static int candidates_load(sqlite3 *db, const char *worker_type, int limit, stru
     if (step != SQLITE_ROW && step != SQLITE_DONE)
         rc = RD_EIO;
 out:
-    sqlite3_finalize(st);
+    dsql_finalize(st);
     if (rc != RD_OK) {
         candidates_free(c, n);
         return rc;
@@ -296,7 +296,7 @@ static int claim_worker(struct dispatch_claim *c, struct rd_tx *tx, uint64_t now
     if (rc != RD_OK)
         return rc;
     if (sqlite3_step(st) != SQLITE_ROW) {
-        sqlite3_finalize(st);
+        dsql_finalize(st);
         return RD_EIO;
     }
     c->quarantined = sqlite3_column_int(st, 0) != 0;
@@ -305,7 +305,7 @@ static int claim_worker(struct dispatch_claim *c, struct rd_tx *tx, uint64_t now
     snprintf(c->last_label, sizeof(c->last_label), "%s", dsql_text(st, 2));
     snprintf(c->last_branch, sizeof(c->last_branch), "%s", dsql_text(st, 3));
     c->speed = sqlite3_column_double(st, 4);
-    sqlite3_finalize(st);
+    dsql_finalize(st);
     if (c->quarantined && until != 0 && until <= now) {
         /* The quarantine ran out. */
         c->quarantined = false;
@@ -469,7 +469,7 @@ int dispatch_reclaim_tx(struct rd_tx *tx, void *arg)
     if (rc != RD_OK)
         return rc;
     if (sqlite3_step(st) != SQLITE_ROW) {
-        sqlite3_finalize(st);
+        dsql_finalize(st);
         rc_->notfound = true; /* not an error: keeps a group commit going */
         return RD_OK;
     }
@@ -477,7 +477,7 @@ int dispatch_reclaim_tx(struct rd_tx *tx, void *arg)
     taken = (uint64_t)sqlite3_column_int64(st, 1);
     deadline = (uint64_t)sqlite3_column_int64(st, 2);
     snprintf(worker_id, sizeof(worker_id), "%s", dsql_text(st, 3));
-    sqlite3_finalize(st);
+    dsql_finalize(st);
     if (strcmp(state, "claimed") != 0) {
         snprintf(rc_->why, sizeof(rc_->why), "run %s/%u is %s, not running: stop it", rc_->task_id,
                  rc_->run_id, state);
@@ -519,13 +519,13 @@ int dispatch_external_tx(struct rd_tx *tx, void *arg)
     if (rc != RD_OK)
         return rc;
     if (sqlite3_step(st) != SQLITE_ROW) {
-        sqlite3_finalize(st);
+        dsql_finalize(st);
         return RD_ENOTFOUND;
     }
     snprintf(state, sizeof(state), "%s", dsql_text(st, 0));
     k.from_graph = strcmp(dsql_text(st, 1), "graph") == 0;
     k.deadline = (uint64_t)sqlite3_column_int64(st, 2);
-    sqlite3_finalize(st);
+    dsql_finalize(st);
     if (strcmp(state, "pending") != 0) {
         snprintf(x->why, sizeof(x->why), "run %s/%u is %s, not pending", x->task_id, x->run_id,
                  state);
@@ -609,10 +609,10 @@ static int worker_after_run(struct dispatch *d, struct rd_tx *tx, const char *wo
         speed = sqlite3_column_double(st, 2);
         speed_n = sqlite3_column_int64(st, 3);
     } else {
-        sqlite3_finalize(st);
+        dsql_finalize(st);
         return RD_OK; /* the worker row went away: nothing to keep */
     }
-    sqlite3_finalize(st);
+    dsql_finalize(st);
     if (counts)
         streak++;
     else if (strcmp(state, "exception") != 0)
@@ -626,7 +626,7 @@ static int worker_after_run(struct dispatch *d, struct rd_tx *tx, const char *wo
             label_n = sqlite3_column_int64(st, 0);
             label_mean = sqlite3_column_double(st, 1);
         }
-        sqlite3_finalize(st);
+        dsql_finalize(st);
         speed = dispatch_speed_update(speed, (uint64_t)speed_n, label_mean, (uint64_t)label_n,
                                       duration_ms, d->conf.speed_alpha);
         if (label_n > 0 && duration_ms > 0)
@@ -682,7 +682,7 @@ static int run_row_get(sqlite3 *db, const char *task_id, uint32_t run_id, struct
     if (rc != RD_OK)
         return rc;
     if (sqlite3_step(st) != SQLITE_ROW) {
-        sqlite3_finalize(st);
+        dsql_finalize(st);
         return RD_ENOTFOUND;
     }
     snprintf(r->state, sizeof(r->state), "%s", dsql_text(st, 0));
@@ -694,7 +694,7 @@ static int run_row_get(sqlite3 *db, const char *task_id, uint32_t run_id, struct
     r->claimed_ms = (uint64_t)sqlite3_column_int64(st, 6);
     r->label = strdup(dsql_text(st, 7));
     r->branch = strdup(dsql_text(st, 8));
-    sqlite3_finalize(st);
+    dsql_finalize(st);
     return r->label && r->branch ? RD_OK : RD_ENOMEM;
 }
 
@@ -832,7 +832,7 @@ int dispatch_expire_tx(struct rd_tx *tx, void *arg)
         due[n_due].run_id = (uint32_t)sqlite3_column_int64(st, 1);
         n_due++;
     }
-    sqlite3_finalize(st);
+    dsql_finalize(st);
     for (i = 0; i < n_due; i++) {
         struct run_row row = {0};
         sqlite3_stmt *q = NULL;
@@ -848,7 +848,7 @@ int dispatch_expire_tx(struct rd_tx *tx, void *arg)
             taken = (uint64_t)sqlite3_column_int64(q, 0);
             deadline = (uint64_t)sqlite3_column_int64(q, 1);
         }
-        sqlite3_finalize(q);
+        dsql_finalize(q);
         if (rc == RD_OK)
             rc = run_row_get(db, due[i].task_id, due[i].run_id, &row);
         if (rc != RD_OK) {
@@ -889,7 +889,7 @@ int dispatch_expire_tx(struct rd_tx *tx, void *arg)
         return rc;
     if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
         e->next_due = (uint64_t)sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    dsql_finalize(st);
     return RD_OK;
 }
 
@@ -942,7 +942,7 @@ static int release_lost(struct dispatch_claim *c, struct rd_tx *tx)
         snprintf(lost[n].task_id, sizeof(lost[n].task_id), "%s", t);
         lost[n++].run_id = r;
     }
-    sqlite3_finalize(st);
+    dsql_finalize(st);
     for (size_t i = 0; i < n; i++) {
         struct run_row row = {0};
         bool refused;

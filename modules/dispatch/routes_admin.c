@@ -54,7 +54,7 @@ static json_t *current_runs(sqlite3 *db, const char *worker_id)
                                            "label", dsql_text(st, 2), "claimedAt",
                                            (json_int_t)sqlite3_column_int64(st, 3), "takenUntil",
                                            (json_int_t)sqlite3_column_int64(st, 4)));
-    sqlite3_finalize(st);
+    dsql_finalize(st);
     return a;
 }
 
@@ -115,7 +115,7 @@ static int workers_tx(struct rd_tx *tx, void *arg)
         else
             json_array_append_new(w->out, o);
     }
-    sqlite3_finalize(st);
+    dsql_finalize(st);
     if (step != SQLITE_DONE)
         return RD_EIO;
     if (!w->out)
@@ -314,7 +314,7 @@ static int queue_tx(struct rd_tx *tx, void *arg)
             int64_t v = sqlite3_column_int64(w, 0);
             waits[n++] = v > 0 ? (uint64_t)v : 0;
         }
-        sqlite3_finalize(w);
+        dsql_finalize(w);
         qsort(waits, n, sizeof(*waits), cmp_u64);
         total_pending += sqlite3_column_int64(st, 1);
         o = json_pack("{s:s, s:I, s:I, s:o, s:I, s:I, s:I, s:I}", "workerType", type, "pending",
@@ -332,7 +332,7 @@ static int queue_tx(struct rd_tx *tx, void *arg)
         }
         json_array_append_new(q->types, o);
     }
-    sqlite3_finalize(st);
+    dsql_finalize(st);
     free(waits);
     rd_metric_set(q->d->m_pending, (double)total_pending);
     return rc;
@@ -410,7 +410,7 @@ static int runs_tx(struct rd_tx *tx, void *arg)
         else
             json_array_append_new(q->out, o);
     }
-    sqlite3_finalize(st);
+    dsql_finalize(st);
     if (step != SQLITE_DONE)
         return RD_EIO;
     return q->out ? RD_OK : (q->task_id ? RD_ENOTFOUND : RD_ENOMEM);

@@ -201,7 +201,7 @@ static int art_list_tx(struct rd_tx *tx, void *arg)
         json_array_append_new(a->list,
                               artifact_json(a->task_id, a->run_id, dsql_text(st, 0),
                                             sqlite3_column_int64(st, 1), dsql_text(st, 2)));
-    sqlite3_finalize(st);
+    dsql_finalize(st);
     return step == SQLITE_DONE ? RD_OK : RD_EIO;
 }
 

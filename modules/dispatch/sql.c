@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * modules/dispatch/sql.c -- prepare-and-bind helpers (see sql.h). Any
+ * modules/dispatch/sql.c -- prepare-and-bind helpers (see sql.h), and the
+ * cache of the writer connection's statements. Any
  * thread, on the caller's connection.
  */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "core/module.h"
 #include "modules/dispatch/sql.h"
@@ -41,13 +45,109 @@ static int bind_all(sqlite3_stmt *st, const char *fmt, va_list ap)
     return rc == SQLITE_OK ? RD_OK : RD_EIO;
 }
 
+/* Statements prepared on the writer connection are kept from one write
+   transaction to the next: parsing the SQL again for every claim, report
+   and log append cost more than running it (a third of the daemon's CPU
+   in bench/dispatch.sh). Only the writer's: the store serialises write
+   transactions, so a cached statement is never stepped by two threads,
+   while reader connections (opened read-only) are used by many threads at
+   once and are simply not cached. An entry is lent out from dsql_prepare
+   to dsql_finalize; a statement asked for again while lent (a nested use)
+   is prepared afresh and finalized as before. The store closes
+   connections with close_v2, so a closed writer stays valid until its
+   cached statements are finalized here (dsql_cache_clear, or when another
+   writer connection shows up). */
+#define CACHE_MAX 64
+
+static struct {
+    pthread_mutex_t lock;
+    sqlite3 *db;
+    size_t n;
+    struct {
+        const char *sql; /* the caller's pointer, a fast first check */
+        sqlite3_stmt *st;
+        bool lent;
+    } e[CACHE_MAX];
+} cache = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* Under cache.lock. */
+static void cache_drop_all(void)
+{
+    for (size_t i = 0; i < cache.n; i++)
+        sqlite3_finalize(cache.e[i].st);
+    cache.n = 0;
+    cache.db = NULL;
+}
+
+void dsql_cache_clear(void)
+{
+    pthread_mutex_lock(&cache.lock);
+    cache_drop_all();
+    pthread_mutex_unlock(&cache.lock);
+}
+
+/* A cached statement for sql on db (reset, unbound) or NULL. */
+static sqlite3_stmt *cache_take(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    size_t i;
+
+    if (sqlite3_db_readonly(db, "main") != 0)
+        return NULL;
+    pthread_mutex_lock(&cache.lock);
+    if (cache.db != db)
+        cache_drop_all();
+    cache.db = db;
+    for (i = 0; i < cache.n; i++)
+        if (cache.e[i].sql == sql || strcmp(sqlite3_sql(cache.e[i].st), sql) == 0)
+            break;
+    if (i < cache.n && !cache.e[i].lent) {
+        cache.e[i].lent = true;
+        st = cache.e[i].st;
+    } else if (i == cache.n && cache.n < CACHE_MAX &&
+               sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) == SQLITE_OK &&
+               st) {
+        cache.e[cache.n].sql = sql;
+        cache.e[cache.n].st = st;
+        cache.e[cache.n].lent = true;
+        cache.n++;
+    } else {
+        st = NULL;
+    }
+    pthread_mutex_unlock(&cache.lock);
+    return st;
+}
+
+/* Gives a cached statement back; false when st is not one. */
+static bool cache_give(sqlite3_stmt *st)
+{
+    bool found = false;
+
+    pthread_mutex_lock(&cache.lock);
+    for (size_t i = 0; i < cache.n && !found; i++)
+        if (cache.e[i].st == st && cache.e[i].lent) {
+            sqlite3_reset(st);
+            sqlite3_clear_bindings(st);
+            cache.e[i].lent = false;
+            found = true;
+        }
+    pthread_mutex_unlock(&cache.lock);
+    return found;
+}
+
+void dsql_finalize(sqlite3_stmt *st)
+{
+    if (st && !cache_give(st))
+        sqlite3_finalize(st);
+}
+
 static int prepare_v(sqlite3 *db, sqlite3_stmt **st, const char *sql, const char *fmt, va_list ap)
 {
-    *st = NULL;
-    if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK)
+    *st = cache_take(db, sql);
+    if (!*st && sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK)
         return RD_EIO;
     if (bind_all(*st, fmt, ap) != RD_OK) {
-        sqlite3_finalize(*st);
+        dsql_finalize(*st);
         *st = NULL;
         return RD_EIO;
     }
@@ -79,7 +179,7 @@ int dsql_exec(sqlite3 *db, const char *sql, const char *fmt, ...)
     while ((step = sqlite3_step(st)) == SQLITE_ROW)
         ;
     rc = step == SQLITE_DONE ? RD_OK : RD_EIO;
-    sqlite3_finalize(st);
+    dsql_finalize(st);
     return rc;
 }
 

@@ -21,6 +21,11 @@ int dsql_prepare(sqlite3 *db, sqlite3_stmt **st, const char *sql, const char *fm
 /* Prepares, binds, steps to completion (rows are ignored), finalizes.
    RD_OK or RD_EIO. */
 int dsql_exec(sqlite3 *db, const char *sql, const char *fmt, ...);
+/* Ends a statement of dsql_prepare (or any other): a cached one is reset
+   and kept, any other finalized. NULL-safe. */
+void dsql_finalize(sqlite3_stmt *st);
+/* Finalizes every cached statement (module destroy). */
+void dsql_cache_clear(void);
 /* A text column, "" for NULL (borrowed until the next step/finalize). */
 const char *dsql_text(sqlite3_stmt *st, int col);
 

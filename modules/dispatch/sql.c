@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * modules/dispatch/sql.c -- prepare-and-bind helpers (see sql.h), and the
- * cache of the writer connection's statements. Any
+ * cache of prepared statements. Any
  * thread, on the caller's connection.
  */
 #include "config.h"
@@ -45,44 +45,37 @@ static int bind_all(sqlite3_stmt *st, const char *fmt, va_list ap)
     return rc == SQLITE_OK ? RD_OK : RD_EIO;
 }
 
-/* Statements prepared on the writer connection are kept from one write
-   transaction to the next: parsing the SQL again for every claim, report
-   and log append cost more than running it (a third of the daemon's CPU
-   in bench/dispatch.sh). Only the writer's: the store serialises write
-   transactions, so a cached statement is never stepped by two threads,
-   while reader connections (opened read-only) are used by many threads at
-   once and are simply not cached. An entry is lent out from dsql_prepare
+/* Prepared statements are kept from one transaction to the next: parsing
+   the SQL again for every claim, report, log append and run lookup cost
+   more than running it (a third of the daemon's CPU in
+   bench/dispatch.sh). A statement belongs to its connection, and the store
+   lends each connection (the writer, or one of its pooled readers) to one
+   thread at a time, so a cached statement is only ever stepped by the
+   thread holding its connection. An entry is lent out from dsql_prepare
    to dsql_finalize; a statement asked for again while lent (a nested use)
    is prepared afresh and finalized as before. The store closes
-   connections with close_v2, so a closed writer stays valid until its
-   cached statements are finalized here (dsql_cache_clear, or when another
-   writer connection shows up). */
-#define CACHE_MAX 64
+   connections with close_v2, so a closed connection stays valid (a
+   zombie, never reused) until its cached statements are finalized by
+   dsql_cache_clear in the module's destroy. */
+#define CACHE_MAX 256
 
 static struct {
     pthread_mutex_t lock;
-    sqlite3 *db;
     size_t n;
     struct {
+        sqlite3 *db;
         const char *sql; /* the caller's pointer, a fast first check */
         sqlite3_stmt *st;
         bool lent;
     } e[CACHE_MAX];
 } cache = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-/* Under cache.lock. */
-static void cache_drop_all(void)
-{
-    for (size_t i = 0; i < cache.n; i++)
-        sqlite3_finalize(cache.e[i].st);
-    cache.n = 0;
-    cache.db = NULL;
-}
-
 void dsql_cache_clear(void)
 {
     pthread_mutex_lock(&cache.lock);
-    cache_drop_all();
+    for (size_t i = 0; i < cache.n; i++)
+        sqlite3_finalize(cache.e[i].st);
+    cache.n = 0;
     pthread_mutex_unlock(&cache.lock);
 }
 
@@ -92,14 +85,10 @@ static sqlite3_stmt *cache_take(sqlite3 *db, const char *sql)
     sqlite3_stmt *st = NULL;
     size_t i;
 
-    if (sqlite3_db_readonly(db, "main") != 0)
-        return NULL;
     pthread_mutex_lock(&cache.lock);
-    if (cache.db != db)
-        cache_drop_all();
-    cache.db = db;
     for (i = 0; i < cache.n; i++)
-        if (cache.e[i].sql == sql || strcmp(sqlite3_sql(cache.e[i].st), sql) == 0)
+        if (cache.e[i].db == db &&
+            (cache.e[i].sql == sql || strcmp(sqlite3_sql(cache.e[i].st), sql) == 0))
             break;
     if (i < cache.n && !cache.e[i].lent) {
         cache.e[i].lent = true;
@@ -107,6 +96,7 @@ static sqlite3_stmt *cache_take(sqlite3 *db, const char *sql)
     } else if (i == cache.n && cache.n < CACHE_MAX &&
                sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) == SQLITE_OK &&
                st) {
+        cache.e[cache.n].db = db;
         cache.e[cache.n].sql = sql;
         cache.e[cache.n].st = st;
         cache.e[cache.n].lent = true;

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/statvfs.h>
 
 #include "core/module.h"
 #include "modules/proxy/cache_key.h"
@@ -302,14 +303,33 @@ static void flush_queue(struct proxy *p)
     proxy_stq_totals(p);
 }
 
+int64_t proxy_disk_avail(const struct proxy *p)
+{
+    struct statvfs sv;
+
+    if (statvfs(p->cache_dir, &sv) != 0)
+        return -1;
+    return (int64_t)sv.f_bavail * (int64_t)sv.f_frsize;
+}
+
+/* Caching resumes 30 s after the disk filled up, or as soon as at least
+   DISK_FREED more bytes are free (a purge, an operator's cleanup). */
+#define DISK_FREED (1024 * 1024)
+
 static void on_flush(void *arg)
 {
     struct proxy *p = arg;
 
-    if (p->disk_full && (int64_t)rd_now_ms(p->h) - p->disk_full_ms > 30000) {
-        p->disk_full = false; /* try caching again */
-        rd_metric_set(p->m_disk_full, 0);
-        rd_log(p->h, RD_INFO, "caching resumes (disk space is tried again)");
+    if (p->disk_full) {
+        int64_t avail = proxy_disk_avail(p);
+        bool freed =
+            avail >= 0 && p->disk_full_avail >= 0 && avail - p->disk_full_avail >= DISK_FREED;
+        if (freed || (int64_t)rd_now_ms(p->h) - p->disk_full_ms > 30000) {
+            p->disk_full = false; /* try caching again */
+            rd_metric_set(p->m_disk_full, 0);
+            rd_log(p->h, RD_INFO, "caching resumes (%s)",
+                   freed ? "disk space was freed" : "disk space is tried again");
+        }
     }
     graveyard_empty(p);
     flush_queue(p);

@@ -112,8 +112,13 @@ struct proxy_obj {
     int64_t length;  /* Content-Length, -1 unknown */
     int status;
     bool headers_done, done, failed, cacheable, verified, revalidating, purged, stopped;
-    bool direct;   /* disk full: no file, bytes go straight to the one reader */
-    bool paused;   /* direct: curl paused until the reader drains */
+    bool direct; /* disk full: no file, bytes go straight to the one reader */
+    bool paused; /* direct: curl paused until the reader drains */
+    /* Verified and complete; a pool thread is fsyncing the file before it
+       is renamed into place. Not done until then. */
+    bool committing;
+    int sync_err; /* fsync's errno on the pool thread, 0 when the file is on disk */
+    char body_sha256[65];
     CURL *easy;    /* the transfer, until it is done */
     char *headers; /* header lines for clients, "Name: value\r\n"... */
     size_t headers_len, headers_cap;
@@ -175,6 +180,7 @@ struct proxy {
     bool disk_full;
     struct proxy_entry *graveyard; /* purged entries whose index reference the loop drops */
     int64_t disk_full_ms;          /* when caching stopped; retried after a while */
+    int64_t disk_full_avail;       /* free bytes then: caching resumes once this grows */
 
     struct proxy_stq *stq;
 
@@ -281,5 +287,7 @@ json_t *proxy_stats_json(struct proxy *p);
 void proxy_count_request(struct proxy *p, struct proxy_backend *be, enum proxy_result r);
 void proxy_count_bytes(struct proxy *p, struct proxy_backend *be, uint64_t served, bool from_cache);
 void proxy_count_upstream(struct proxy *p, struct proxy_backend *be, uint64_t bytes);
+/* Free bytes for us on the cache's file system, -1 if unknown. */
+int64_t proxy_disk_avail(const struct proxy *p);
 
 #endif

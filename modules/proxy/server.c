@@ -356,6 +356,10 @@ static void stream_pump(struct proxy_conn *c)
 
     if (c->end >= 0 && limit > c->end)
         limit = c->end;
+    /* The last byte waits until the object is committed (upstream.c
+       sync_start): whoever has the whole body finds it in the cache. */
+    if (!o->done && o->length > 0 && limit >= o->length)
+        limit = o->length - 1;
     if (o->direct)
         limit = c->off; /* pushed as they come (proxy_conn_push) */
     if (limit > c->off) {

@@ -513,6 +513,7 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
                            p->cache_dir);
                 p->disk_full = true;
                 p->disk_full_ms = (int64_t)rd_now_ms(p->h);
+                p->disk_full_avail = proxy_disk_avail(p);
                 rd_metric_set(p->m_disk_full, 1);
             }
             obj_fail(o, 502, "cache_write_failed", "GET %s: cannot write the cache file: %s",
@@ -542,6 +543,33 @@ static void hex(const unsigned char *d, unsigned n, char *out)
         out[2 * i + 1] = digits[d[i] & 15];
     }
     out[2 * n] = '\0';
+}
+
+/* The directory entry of a rename reaches the disk on a pool thread. */
+static void dir_sync_work(void *arg)
+{
+    int fd = open((const char *)arg, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+}
+
+static void dir_sync_done(void *arg)
+{
+    free(arg);
+}
+
+static void dir_sync_submit(struct proxy *p, const char *file)
+{
+    const char *slash = strrchr(file, '/');
+    char *dir = slash ? strndup(file, (size_t)(slash - file)) : NULL;
+
+    /* Best effort: without it a power loss can lose the name, never leave a
+       short file under it, and the start-up check drops the row then. */
+    if (dir && rd_submit(p->h, dir_sync_work, dir_sync_done, dir) != RD_OK)
+        free(dir);
 }
 
 /* Verified: rename into place, then the index, then the row (queued). */
@@ -594,12 +622,56 @@ static void obj_commit(struct proxy_obj *o, const char *sha256)
     e->refs++; /* the index's and ours */
     old = proxy_index_put(p, e);
     pthread_mutex_unlock(&p->lock);
+    dir_sync_submit(p, path);
     proxy_stq_upsert(p, e);
     proxy_entry_unref(e);
     if (old)
         proxy_entry_unref(old);
     proxy_evict(p);
     proxy_stq_kick(p);
+}
+
+/* Pool thread: the whole body reaches the disk before the file gets its
+   final name, so a power loss never leaves a short file under it. Only
+   sync_err is written here; the loop reads it in sync_done. */
+static void sync_work(void *arg)
+{
+    struct proxy_obj *o = arg;
+
+    o->sync_err = fsync(o->fd) == 0 ? 0 : errno;
+}
+
+static void sync_done(void *arg)
+{
+    struct proxy_obj *o = arg;
+
+    o->committing = false;
+    if (o->sync_err)
+        rd_log(o->p->h, RD_ERROR, "not caching %s: fsync: %s", o->url, strerror(o->sync_err));
+    else
+        obj_commit(o, o->body_sha256);
+    o->done = true;
+    obj_unlink(o);
+    obj_wake(o);  /* the readers' last byte goes out now */
+    obj_unref(o); /* the work item's reference */
+}
+
+/* Until it is done the object stays in flight (a request joins it, a purge
+   marks it) and its readers get every byte but the last (server.c), so a
+   client that has the whole body finds the object in the index. */
+static void sync_start(struct proxy_obj *o, const char *sha256)
+{
+    memcpy(o->body_sha256, sha256, sizeof(o->body_sha256));
+    /* Set before the work can run: it stays set if the pool drops the item
+       (shutdown), and then nothing is committed. */
+    o->sync_err = EIO;
+    o->committing = true;
+    obj_ref(o);
+    if (rd_submit(o->p->h, sync_work, sync_done, o) != RD_OK) {
+        rd_log(o->p->h, RD_WARN, "not caching %s: cannot queue the fsync", o->url);
+        o->committing = false;
+        obj_unref(o);
+    }
 }
 
 static void on_done(void *arg, CURL *easy, CURLcode result)
@@ -640,8 +712,13 @@ static void on_done(void *arg, CURL *easy, CURLcode result)
         if (!o->failed) {
             o->verified = true;
             if (o->cacheable && o->status == 200 && !o->direct)
-                obj_commit(o, sha256);
+                sync_start(o, sha256);
         }
+    }
+    if (o->committing) {
+        obj_wake(o);  /* verified: content-addressed readers may start */
+        obj_unref(o); /* the transfer's reference; sync_done finishes */
+        return;
     }
     o->done = true;
     obj_unlink(o); /* new requests look in the index, or start afresh */

@@ -6,14 +6,18 @@
  * exactly one upstream GET and all get the origin's bytes; a client joining
  * mid-download gets what is on disk at once; Range on cached and in-flight
  * objects; revalidation with 304; stale on error; digest mismatches never
- * cached; eviction under the cap; kill -9 mid-download; the JSON API. The
+ * cached; eviction under the cap; kill -9 mid-download; a full cache disk
+ * (a tmpfs) stops caching but not proxying; the JSON API. The
  * origin holds bodies behind gates the test opens, so nothing depends on
  * timing.
  */
 #include "config.h"
 
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,7 +25,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -51,6 +58,28 @@ static void expect_xcache(const struct px_resp *r, const char *want)
 static double metric(struct px *x, const char *series)
 {
     return e2e_metric(x->d, series);
+}
+
+/* Polls cond for up to ms; true once it holds. */
+static bool wait_for(bool (*cond)(void *), void *arg, int ms)
+{
+    uint64_t end = e2e_now_ms() + (uint64_t)ms;
+
+    while (!cond(arg)) {
+        if (e2e_now_ms() > end)
+            return false;
+        e2e_sleep_ms(20);
+    }
+    return true;
+}
+
+/* No download in flight: the last one is committed (or dropped). */
+static bool no_inflight(void *arg)
+{
+    json_t *st = px_api(arg, "/api/v1/proxy/inflight");
+    bool none = st && json_array_size(json_object_get(st, "objects")) == 0;
+    json_decref(st);
+    return none;
 }
 
 /* ------------------------------------------------------------ basics */
@@ -307,6 +336,8 @@ static void test_range_inflight(void **state)
     assert_int_equal(px_multi_bytes(m, g.a), 1024);
     assert_int_equal(px_multi_status(m, c), 206);
     assert_int_equal(px_multi_bytes(m, c), 100);
+    /* the Range clients are done before the download is */
+    assert_true(wait_for(no_inflight, x, 15000));
     assert_int_equal(px_get(x, "/o/rf.bin", NULL, &full), 200);
     expect_xcache(&full, "HIT");
     char want[65];
@@ -856,6 +887,153 @@ static void test_api_purge(void **state)
     e2e_pass(x->d); /* reached the end: no log dump */
 }
 
+/* ------------------------------------------------------- a full disk */
+
+/* The cache on its own 2 MiB tmpfs, mounted in a private mount namespace
+   of this test process (the daemon and the origin inherit it; nothing
+   reaches the host's mounts). Needs root (CAP_SYS_ADMIN). */
+struct full_disk {
+    struct px *x;
+    char mnt[64];
+    char cache[128];
+    bool mounted;
+    char why[160];
+};
+static struct full_disk fd_state;
+
+static int setup_full_disk(void **state)
+{
+    struct full_disk *f = &fd_state;
+    char conf[256];
+
+    memset(f, 0, sizeof(*f));
+    *state = f;
+    snprintf(f->mnt, sizeof(f->mnt), "/tmp/rd-pxfull-XXXXXX");
+    if (!mkdtemp(f->mnt))
+        return -1;
+    if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+        mount("tmpfs", f->mnt, "tmpfs", 0, "size=2m") != 0) {
+        snprintf(f->why, sizeof(f->why), "cannot mount a tmpfs in a private namespace: %s",
+                 strerror(errno));
+        rmdir(f->mnt);
+        return 0; /* the test skips */
+    }
+    f->mounted = true;
+    snprintf(f->cache, sizeof(f->cache), "%.63s/cache", f->mnt);
+    snprintf(conf, sizeof(conf), "cache_dir = %.127s\n", f->cache);
+    f->x = px_start(conf);
+    return f->x ? 0 : -1;
+}
+
+static int teardown_full_disk(void **state)
+{
+    struct full_disk *f = *state;
+    int rc = 0;
+
+    if (f->x)
+        rc = px_stop(f->x);
+    if (f->mounted) {
+        umount2(f->mnt, MNT_DETACH);
+        rmdir(f->mnt);
+    }
+    return rc == 0 ? 0 : -1;
+}
+
+static bool tmp_empty(void *arg)
+{
+    char tmp[200];
+    snprintf(tmp, sizeof(tmp), "%s/tmp", ((struct full_disk *)arg)->cache);
+    return count_files(tmp) == 0;
+}
+
+static bool disk_full_cleared(void *arg)
+{
+    return metric(((struct full_disk *)arg)->x, "relengd_proxy_disk_full") == 0.0;
+}
+
+static bool cached_whole(void *arg)
+{
+    return dir_bytes(((struct full_disk *)arg)->cache) == 1048576;
+}
+
+static void test_full_disk(void **state)
+{
+    struct full_disk *f = *state;
+    struct px *x = f->x;
+    struct px_resp r;
+    struct statvfs sv;
+    char want[65], filler[200];
+    size_t log_at;
+    json_t *st;
+    int fd;
+
+    if (!f->mounted) {
+        fprintf(stderr, "skipped: %s (needs root)\n", f->why);
+        skip();
+    }
+    /* Leave 256 KiB free; the object is 1 MiB. */
+    assert_int_equal(statvfs(f->cache, &sv), 0);
+    size_t avail = (size_t)sv.f_bavail * sv.f_frsize, fill = avail - 256 * 1024;
+    snprintf(filler, sizeof(filler), "%s/filler", f->mnt);
+    fd = open(filler, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    char *zeros = calloc(1, fill);
+    assert_non_null(zeros);
+    assert_int_equal(write(fd, zeros, fill), (ssize_t)fill);
+    free(zeros);
+    close(fd);
+    origin_ctl(x, "{\"path\":\"/full.bin\",\"size\":1048576}");
+    origin_digest(x, "/full.bin", "sha256", want, sizeof(want));
+    log_at = e2e_log_size(x->d);
+
+    /* The fetch that hits ENOSPC fails: its client sees the connection cut
+       (a truncated body, never a short one that looks whole) or a 502. */
+    px_get(x, "/o/full.bin", NULL, &r);
+    assert_false(r.rc == CURLE_OK && r.status == 200);
+    assert_true(r.len < 1048576);
+    px_resp_free(&r);
+    assert_true(e2e_log_contains_from(x->d, log_at, "cache disk full"));
+    assert_true(metric(x, "relengd_proxy_disk_full") == 1.0);
+    st = px_api(x, "/api/v1/proxy/stats");
+    assert_true(json_is_true(json_object_get(json_object_get(st, "cache"), "disk_full")));
+    json_decref(st);
+    /* nothing half-written stays: the temporary file goes with the fetch */
+    assert_true(wait_for(tmp_empty, f, 10000));
+    assert_int_equal(dir_bytes(f->cache), 0);
+
+    /* Proxying goes on: the retry passes the bytes straight through,
+       byte-exact, and caches nothing. */
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(px_get(x, "/o/full.bin", NULL, &r), 200);
+        assert_int_equal(r.rc, CURLE_OK);
+        expect_xcache(&r, "MISS");
+        assert_string_equal(r.sha256, want);
+        px_resp_free(&r);
+    }
+    assert_int_equal(origin_count(x, "/full.bin", "get"), 3);
+    assert_int_equal(dir_bytes(f->cache), 0);
+    assert_true(tmp_empty(f));
+    st = px_api(x, "/api/v1/proxy/objects");
+    assert_int_equal(json_integer_value(json_object_get(st, "total")), 0);
+    json_decref(st);
+
+    /* Space comes back: caching resumes without waiting out the 30 s. */
+    assert_int_equal(unlink(filler), 0);
+    assert_true(wait_for(disk_full_cleared, f, 10000));
+    assert_true(e2e_log_contains_from(x->d, log_at, "caching resumes (disk space was freed)"));
+    assert_int_equal(px_get(x, "/o/full.bin", NULL, &r), 200);
+    expect_xcache(&r, "MISS");
+    assert_string_equal(r.sha256, want);
+    px_resp_free(&r);
+    assert_int_equal(px_get(x, "/o/full.bin", NULL, &r), 200);
+    expect_xcache(&r, "HIT");
+    assert_string_equal(r.sha256, want);
+    px_resp_free(&r);
+    assert_int_equal(origin_count(x, "/full.bin", "get"), 4);
+    assert_true(wait_for(cached_whole, f, 10000)); /* renamed once synced */
+    e2e_pass(x->d);                                /* reached the end: no log dump */
+}
+
 static void test_immutable_and_chunked(void **state)
 {
     struct px *x = *state;
@@ -1019,6 +1197,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_api_purge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_immutable_and_chunked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_relengctl, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_full_disk, setup_full_disk, teardown_full_disk),
         cmocka_unit_test_setup_teardown(test_https_upstream_and_host_routing, setup_tls, teardown),
     };
     return cmocka_run_group_tests_name("e2e proxy", tests, NULL, NULL);

@@ -705,11 +705,29 @@ static int gx_flush(struct gx *x)
     return rc;
 }
 
+/* Records the end of run run_id of task_id. */
+static int run_end(struct gx *x, const char *task_id, uint32_t run_id, const char *state,
+                   const char *reason, int exit_code)
+{
+    sqlite3_stmt *st = gx_st(x, ST_RUN_END);
+
+    if (!st)
+        return gx_sqlerr(x, "ending a run");
+    bind_text(st, 1, task_id);
+    sqlite3_bind_int64(st, 2, run_id);
+    bind_text(st, 3, state);
+    bind_text(st, 4, reason);
+    sqlite3_bind_int(st, 5, exit_code);
+    sqlite3_bind_int64(st, 6, (int64_t)x->now);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        return gx_sqlerr(x, "ending a run");
+    return RD_OK;
+}
+
 /* Ends t's current run (pending or running) with an exception and tells
    dispatch to drop it. */
 static int end_current_run(struct gx *x, const struct gtask *t, const char *reason)
 {
-    sqlite3_stmt *st;
     uint32_t run_id = (uint32_t)(t->n_runs - 1);
     int rc;
 
@@ -720,18 +738,7 @@ static int end_current_run(struct gx *x, const struct gtask *t, const char *reas
         if (rc != RD_OK && rc != RD_ENOTFOUND)
             return rc;
     }
-    st = gx_st(x, ST_RUN_END);
-    if (!st)
-        return gx_sqlerr(x, "ending a run");
-    bind_text(st, 1, t->id);
-    sqlite3_bind_int64(st, 2, run_id);
-    bind_text(st, 3, "exception");
-    bind_text(st, 4, reason);
-    sqlite3_bind_int(st, 5, -1);
-    sqlite3_bind_int64(st, 6, (int64_t)x->now);
-    if (sqlite3_step(st) != SQLITE_DONE)
-        return gx_sqlerr(x, "ending a run");
-    return RD_OK;
+    return run_end(x, t->id, run_id, "exception", reason, -1);
 }
 
 /* Cancel, deadline, coalescing: the task ends as `to` with reason. */
@@ -757,6 +764,28 @@ static int load_with_graph(struct gx *x, const char *id, struct gtask *t)
     return rc;
 }
 
+/* Loads task id, its graph and its run run_id: *st is left on the run's
+   row (state, scheduled_ms, started_ms). */
+static int run_load(struct gx *x, const char *id, uint32_t run_id, struct gtask *t,
+                    sqlite3_stmt **st)
+{
+    int rc = load_with_graph(x, id, t), step;
+
+    if (rc != RD_OK)
+        return rc;
+    *st = gx_st(x, ST_RUN_GET);
+    if (!*st)
+        return gx_sqlerr(x, "loading a run");
+    bind_text(*st, 1, id);
+    sqlite3_bind_int64(*st, 2, run_id);
+    step = sqlite3_step(*st);
+    if (step == SQLITE_DONE)
+        return RD_ENOTFOUND;
+    if (step != SQLITE_ROW)
+        return gx_sqlerr(x, "loading a run");
+    return RD_OK;
+}
+
 /* ------------------------------------------------------ graph.runs calls */
 
 /* dispatch takes RD_ECONFLICT / RD_ENOTFOUND from these calls as "graph
@@ -774,29 +803,13 @@ int graph_engine_started(struct graph *g, struct rd_tx *tx, const char *task_id,
     struct gx x;
     struct gtask t;
     sqlite3_stmt *st;
-    int rc, step;
+    int rc;
     int64_t scheduled_ms = 0;
 
     gx_begin(&x, g, tx, NULL);
-    rc = load_with_graph(&x, task_id, &t);
+    rc = run_load(&x, task_id, run_id, &t, &st);
     if (rc != RD_OK)
         goto out;
-    st = gx_st(&x, ST_RUN_GET);
-    if (!st) {
-        rc = gx_sqlerr(&x, "loading a run");
-        goto out;
-    }
-    bind_text(st, 1, task_id);
-    sqlite3_bind_int64(st, 2, run_id);
-    step = sqlite3_step(st);
-    if (step == SQLITE_DONE) {
-        rc = RD_ENOTFOUND;
-        goto out;
-    }
-    if (step != SQLITE_ROW) {
-        rc = gx_sqlerr(&x, "loading a run");
-        goto out;
-    }
     scheduled_ms = sqlite3_column_int64(st, 1);
     if (strcmp((const char *)sqlite3_column_text(st, 0), "pending") != 0 || t.state != GS_PENDING ||
         (int64_t)run_id != t.n_runs - 1) {
@@ -835,32 +848,16 @@ int graph_engine_resolved(struct graph *g, struct rd_tx *tx, const char *task_id
     struct gtask t;
     sqlite3_stmt *st;
     enum graph_state to = graph_report_state(state, reason);
-    int rc, step;
+    int rc;
     int64_t started_ms = 0;
     bool was_running;
 
     if (to == GS_N)
         return RD_EINVAL;
     gx_begin(&x, g, tx, NULL);
-    rc = load_with_graph(&x, task_id, &t);
+    rc = run_load(&x, task_id, run_id, &t, &st);
     if (rc != RD_OK)
         goto out;
-    st = gx_st(&x, ST_RUN_GET);
-    if (!st) {
-        rc = gx_sqlerr(&x, "loading a run");
-        goto out;
-    }
-    bind_text(st, 1, task_id);
-    sqlite3_bind_int64(st, 2, run_id);
-    step = sqlite3_step(st);
-    if (step == SQLITE_DONE) {
-        rc = RD_ENOTFOUND;
-        goto out;
-    }
-    if (step != SQLITE_ROW) {
-        rc = gx_sqlerr(&x, "loading a run");
-        goto out;
-    }
     was_running = strcmp((const char *)sqlite3_column_text(st, 0), "running") == 0;
     started_ms = sqlite3_column_int64(st, 2);
     /* a run resolves once; a pending run only through an exception (a
@@ -873,21 +870,9 @@ int graph_engine_resolved(struct graph *g, struct rd_tx *tx, const char *task_id
         goto out;
     }
     sqlite3_reset(st);
-    st = gx_st(&x, ST_RUN_END);
-    if (!st) {
-        rc = gx_sqlerr(&x, "ending a run");
+    rc = run_end(&x, task_id, run_id, state, reason ? reason : state, exit_code);
+    if (rc != RD_OK)
         goto out;
-    }
-    bind_text(st, 1, task_id);
-    sqlite3_bind_int64(st, 2, run_id);
-    bind_text(st, 3, state);
-    bind_text(st, 4, reason ? reason : state);
-    sqlite3_bind_int(st, 5, exit_code);
-    sqlite3_bind_int64(st, 6, (int64_t)x.now);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        rc = gx_sqlerr(&x, "ending a run");
-        goto out;
-    }
     if (was_running) {
         int k = to == GS_COMPLETED ? 0 : to == GS_FAILED ? 1 : 2;
         rd_metric_observe(g->run_seconds[k], (double)((int64_t)x.now - started_ms) / 1000.0);
@@ -1066,8 +1051,11 @@ static int tasks_in(struct gx *x, const char *graph_id, const char *states, cons
     return rc;
 }
 
-int graph_engine_activate_matching(struct graph *g, struct rd_tx *tx, const char *graph_id,
-                                   const char *pattern, json_t *ids, struct rd_error *err)
+/* Applies op to each of graph_id's tasks in one of states (and matching
+   pattern), adding their ids to ids. */
+static int each_task(struct graph *g, struct rd_tx *tx, const char *graph_id, const char *states,
+                     const char *pattern, int (*op)(struct gx *, struct gtask *), json_t *ids,
+                     struct rd_error *err)
 {
     struct gx x;
     struct worklist w = {0};
@@ -1076,12 +1064,12 @@ int graph_engine_activate_matching(struct graph *g, struct rd_tx *tx, const char
     gx_begin(&x, g, tx, err);
     rc = gx_use_graph(&x, graph_id);
     if (rc == RD_OK)
-        rc = tasks_in(&x, graph_id, "'inactive'", pattern, &w);
+        rc = tasks_in(&x, graph_id, states, pattern, &w);
     for (size_t i = 0; rc == RD_OK && i < w.n; i++) {
         struct gtask t;
         rc = task_load(&x, w.v[i].id, &t);
         if (rc == RD_OK)
-            rc = activate_task(&x, &t);
+            rc = op(&x, &t);
         if (rc == RD_OK)
             rc = json_array_append_new(ids, json_string(t.id)) == 0 ? RD_OK : RD_ENOMEM;
     }
@@ -1092,30 +1080,21 @@ int graph_engine_activate_matching(struct graph *g, struct rd_tx *tx, const char
     return rc;
 }
 
+int graph_engine_activate_matching(struct graph *g, struct rd_tx *tx, const char *graph_id,
+                                   const char *pattern, json_t *ids, struct rd_error *err)
+{
+    return each_task(g, tx, graph_id, "'inactive'", pattern, activate_task, ids, err);
+}
+
+static int rerun_as_is(struct gx *x, struct gtask *t)
+{
+    return rerun_task(x, t, NULL);
+}
+
 int graph_engine_rerun_failed(struct graph *g, struct rd_tx *tx, const char *graph_id, json_t *ids,
                               struct rd_error *err)
 {
-    struct gx x;
-    struct worklist w = {0};
-    int rc;
-
-    gx_begin(&x, g, tx, err);
-    rc = gx_use_graph(&x, graph_id);
-    if (rc == RD_OK)
-        rc = tasks_in(&x, graph_id, "'failed', 'exception'", NULL, &w);
-    for (size_t i = 0; rc == RD_OK && i < w.n; i++) {
-        struct gtask t;
-        rc = task_load(&x, w.v[i].id, &t);
-        if (rc == RD_OK)
-            rc = rerun_task(&x, &t, NULL);
-        if (rc == RD_OK)
-            rc = json_array_append_new(ids, json_string(t.id)) == 0 ? RD_OK : RD_ENOMEM;
-    }
-    if (rc == RD_OK)
-        rc = gx_flush(&x);
-    free(w.v);
-    gx_end(&x);
-    return rc;
+    return each_task(g, tx, graph_id, "'failed', 'exception'", NULL, rerun_as_is, ids, err);
 }
 
 int graph_engine_cancel_graph(struct graph *g, struct rd_tx *tx, const char *graph_id,

@@ -15,22 +15,17 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
-#include <openssl/evp.h>
-
+#include "lib/hash/hash.h"
 #include "modules/proxy/proxy.h"
 
-void proxy_sha256_hex(const char *s, char out[65])
+int proxy_sha256_hex(const char *s, char out[65])
 {
-    static const char digits[] = "0123456789abcdef";
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned n = 0;
+    uint8_t md[32];
+    int rc = hash_buf(HASH_SHA256, s, strlen(s), md, NULL);
 
-    EVP_Digest(s, strlen(s), md, &n, EVP_sha256(), NULL);
-    for (unsigned i = 0; i < n && i < 32; i++) {
-        out[2 * i] = digits[md[i] >> 4];
-        out[2 * i + 1] = digits[md[i] & 15];
-    }
-    out[64] = '\0';
+    if (rc == RD_OK)
+        hash_hex(md, sizeof(md), out);
+    return rc;
 }
 
 /* FNV-1a: the keys are ours, not an attacker's choice of collisions alone
@@ -53,11 +48,11 @@ struct proxy_entry *proxy_entry_new(const char *key)
     if (!e)
         return NULL;
     e->key = strdup(key);
-    if (!e->key) {
+    if (!e->key || proxy_sha256_hex(key, e->name) != RD_OK) {
+        free(e->key);
         free(e);
         return NULL;
     }
-    proxy_sha256_hex(key, e->name);
     e->refs = 1;
     e->status = 200;
     return e;

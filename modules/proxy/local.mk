@@ -11,7 +11,7 @@ modules_libproxy_core_la_SOURCES = modules/proxy/module.c modules/proxy/proxy.h 
 	modules/proxy/index.c modules/proxy/store.c modules/proxy/server.c \
 	modules/proxy/upstream.c modules/proxy/api.c
 nodist_modules_libproxy_core_la_SOURCES = modules/proxy/openapi.json.h
-modules_libproxy_core_la_LIBADD = $(LIBEVENT_LIBS) $(CURL_LIBS) $(OPENSSL_LIBS) $(JANSSON_LIBS) \
+modules_libproxy_core_la_LIBADD = lib/hash/libhash.la $(LIBEVENT_LIBS) $(CURL_LIBS) $(OPENSSL_LIBS) $(JANSSON_LIBS) \
 	$(SQLITE3_LIBS)
 BUILT_SOURCES += modules/proxy/openapi.json.h
 CLEANFILES += modules/proxy/openapi.json.h
@@ -27,7 +27,7 @@ check_PROGRAMS += tests/e2e/test_proxy
 tests_e2e_test_proxy_SOURCES = tests/e2e/test_proxy.c tests/e2e/proxy_util.c \
 	tests/e2e/proxy_util.h
 tests_e2e_test_proxy_CFLAGS = $(TEST_CFLAGS)
-tests_e2e_test_proxy_LDADD = $(E2E_LDADD)
+tests_e2e_test_proxy_LDADD = lib/hash/libhash.la $(E2E_LDADD)
 EXTRA_DIST += tests/e2e/proxy_origin.py
 dist_confmods_DATA += etc/modules.d/proxy.conf
 

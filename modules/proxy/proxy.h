@@ -220,8 +220,9 @@ void proxy_entry_path(const struct proxy *p, const struct proxy_entry *e, char *
    cache is at most max_cache_size bytes; unlinks their files and queues
    their rows for deletion. */
 void proxy_evict(struct proxy *p);
-/* Hex SHA-256 of s into out[65]. */
-void proxy_sha256_hex(const char *s, char out[65]);
+/* Hex SHA-256 of s into out[65] (lib/hash). RD_OK, or RD_ENOMEM and out
+   untouched. */
+int proxy_sha256_hex(const char *s, char out[65]);
 
 /* ------------------------------------------------------------- store.c */
 int proxy_store_migrate(struct proxy *p);

@@ -24,6 +24,7 @@
 #include <event2/bufferevent.h>
 #include <openssl/evp.h>
 
+#include "lib/hash/hash.h"
 #include "modules/proxy/cache_key.h"
 #include "modules/proxy/proxy.h"
 
@@ -535,16 +536,6 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
     return len;
 }
 
-static void hex(const unsigned char *d, unsigned n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (unsigned i = 0; i < n; i++) {
-        out[2 * i] = digits[d[i] >> 4];
-        out[2 * i + 1] = digits[d[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 /* The directory entry of a rename reaches the disk on a pool thread. */
 static void dir_sync_work(void *arg)
 {
@@ -695,10 +686,10 @@ static void on_done(void *arg, CURL *easy, CURLcode result)
                  (long long)o->written, (long long)o->length);
     } else {
         EVP_DigestFinal_ex(o->sha256, md, &mdlen);
-        hex(md, mdlen, sha256);
+        hash_hex(md, mdlen, sha256);
         if (o->sha512) {
             EVP_DigestFinal_ex(o->sha512, md, &mdlen);
-            hex(md, mdlen, sha512);
+            hash_hex(md, mdlen, sha512);
         }
         if (o->be->digest_hex && o->status == 200) {
             const char *got = o->be->digest_hex == 128 ? sha512 : sha256;

@@ -21,16 +21,16 @@
 
 #include <openssl/evp.h>
 
+#include "lib/hash/hash.h"
 #include "tests/e2e/proxy_util.h"
 
 void sha256_hex(const void *data, size_t len, char out[65])
 {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned n = 0;
+    uint8_t md[32];
 
-    EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
-    for (unsigned i = 0; i < n; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    if (hash_buf(HASH_SHA256, data, len, md, NULL) != RD_OK)
+        memset(md, 0, sizeof(md));
+    hash_hex(md, sizeof(md), out);
 }
 
 /* A port that was free a moment ago and has no listener now. */
@@ -518,8 +518,7 @@ static void multi_collect(struct px_multi *m)
         curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &c->status);
         curl_easy_getinfo(c->easy, CURLINFO_STARTTRANSFER_TIME, &c->first_byte_s);
         EVP_DigestFinal_ex(c->md, md, &n);
-        for (unsigned i = 0; i < n; i++)
-            snprintf(c->sha + 2 * i, 3, "%02x", md[i]);
+        hash_hex(md, n, c->sha);
         c->done = true;
         curl_multi_remove_handle(m->multi, c->easy);
     }

@@ -2,8 +2,8 @@
 /*
  * cli/mar/cmd_create.c -- relengd-mar create: pack files into a new MAR,
  * each compressed on its own (xz by default, bzip2 with -j), with the
- * product information block (-H/-V) and zeroed signature placeholders
- * (-s ALG:SIZE) for an external signer to fill.
+ * product information block (-H/-V) and zeroed signature slots (filled in
+ * by a signer; -s ALG:SIZE).
  */
 #include "config.h"
 

@@ -210,7 +210,7 @@ struct mar_write_opts {
     const char *channel;              /* MAR channel id, strlen <= 63 */
     const char *product_version;      /* strlen <= 31 */
     bool old_format;                  /* 2005 layout: no signature block, no sections */
-    size_t n_signatures;              /* placeholder signatures (zero bytes), <= 8 */
+    size_t n_signatures;              /* zeroed signature slots (filled in by a signer), <= 8 */
     uint32_t sig_algorithm[MAR_MAX_SIGNATURES];
     uint32_t sig_size[MAR_MAX_SIGNATURES]; /* <= 2048 each */
 };

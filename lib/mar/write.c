@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * lib/mar/write.c -- build a MAR in memory as libmar's mar_create lays it
- * out: header, signature block (zeroed placeholders of the requested sizes
- * for a signer to fill), the additional sections (the 104-byte product
+ * out: header, signature block (zeroed signature slots of the requested
+ * sizes, filled in by a signer), the additional sections (the 104-byte product
  * information block), every entry compressed on its own, then the index.
  */
 #include <errno.h>

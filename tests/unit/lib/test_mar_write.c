@@ -2,7 +2,7 @@
 /*
  * tests/unit/lib/test_mar_write.c -- lib/mar's writer read back by its
  * reader: bz2, xz and stored entries, with and without product information,
- * with signature placeholders, the 2005 layout, files from disk; the
+ * with zeroed signature slots, the 2005 layout, files from disk; the
  * writer's refusals; extraction into a directory and what it refuses.
  */
 #include "config.h"

@@ -34,8 +34,7 @@
 
 #define API "/api/v1/partials"
 
-static char g_dir[256], g_from[300], g_to[300], g_to_de[300], g_bad[300];
-static struct tree g_from_tree, g_to_tree;
+static struct trees_mars g;
 
 /* ------------------------------------------- a loopback file + cache server */
 
@@ -66,7 +65,7 @@ static void srv_reply(int c, int status, const char *body, size_t len)
         return;
 }
 
-/* One request per connection: GET /files/NAME (from g_dir), PUT and GET
+/* One request per connection: GET /files/NAME (from g.dir), PUT and GET
    /cache/... (kept in memory). */
 static void srv_handle(struct srv *s, int c)
 {
@@ -135,7 +134,7 @@ static void srv_handle(struct srv *s, int c)
         char file[600];
         size_t len = 0;
         char *data;
-        snprintf(file, sizeof(file), "%s/%s", g_dir, path + 7);
+        snprintf(file, sizeof(file), "%s/%s", g.dir, path + 7);
         data = trees_slurp(file, &len);
         if (data)
             srv_reply(c, 200, data, len);
@@ -203,38 +202,14 @@ static void srv_stop(struct srv *s)
 
 static int group_setup(void **state)
 {
-    const char *tmp = getenv("TMPDIR");
-    struct tree a = {0}, b = {0}, bad = {0};
-
     (void)state;
-    snprintf(g_dir, sizeof(g_dir), "%s/e2e-partials-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(g_dir))
-        return -1;
-    snprintf(g_from, sizeof(g_from), "%s/from.mar", g_dir);
-    snprintf(g_to, sizeof(g_to), "%s/to.mar", g_dir);
-    snprintf(g_to_de, sizeof(g_to_de), "%s/to-de.mar", g_dir);
-    snprintf(g_bad, sizeof(g_bad), "%s/noprecomplete.mar", g_dir);
-    if (trees_build(g_dir, &g_from_tree, &g_to_tree, "title = Firefox\n") != 0 ||
-        trees_pack(&g_from_tree, g_from, "firefox-mozilla-release", "1.0") != 0 ||
-        trees_pack(&g_to_tree, g_to, "firefox-mozilla-release", "2.0") != 0 ||
-        trees_build(g_dir, &a, &b, "title = Feuerfuchs\n") != 0 ||
-        trees_pack(&b, g_to_de, "firefox-mozilla-release", "2.0") != 0)
-        return -1;
-    tree_add_str(&bad, "a.txt", "no precomplete");
-    if (trees_pack(&bad, g_bad, "c", "1") != 0)
-        return -1;
-    tree_free(&a);
-    tree_free(&b);
-    tree_free(&bad);
-    return 0;
+    return trees_mars_make(&g, "e2e-partials");
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    tree_free(&g_from_tree);
-    tree_free(&g_to_tree);
-    trees_rmrf(g_dir);
+    trees_mars_free(&g);
     return 0;
 }
 
@@ -270,6 +245,34 @@ static long long submit(struct e2e_daemon *d, const char *token, const char *bod
     id = (long long)json_integer_value(json_object_get(r.json, "id"));
     e2e_resp_free(&r);
     return id;
+}
+
+/* Submits a linux64 job from two uploads; extra is more JSON members
+   (",\"k\":v") or "". */
+static long long submit_uploads(struct e2e_daemon *d, const char *token, const char *from_id,
+                                const char *to_id, const char *locale, const char *extra)
+{
+    char body[512];
+
+    snprintf(body, sizeof(body),
+             "{\"from_upload\":\"%s\",\"to_upload\":\"%s\",\"platform\":\"linux64\","
+             "\"locale\":\"%s\"%s}",
+             from_id, to_id, locale, extra);
+    return submit(d, token, body);
+}
+
+/* Submits an en-US job whose MARs the loopback server on port serves
+   (GET /files/NAME). */
+static long long submit_urls(struct e2e_daemon *d, const char *token, int port,
+                             const char *from_name, const char *platform)
+{
+    char body[512];
+
+    snprintf(body, sizeof(body),
+             "{\"from_url\":\"http://127.0.0.1:%d/files/%s\",\"to_url\":"
+             "\"http://127.0.0.1:%d/files/to.mar\",\"platform\":\"%s\",\"locale\":\"en-US\"}",
+             port, from_name, port, platform);
+    return submit(d, token, body);
 }
 
 /* Polls the job (bounded) until it is done or failed; a new reference. */
@@ -314,14 +317,14 @@ static void check_result(struct e2e_daemon *d, long long id)
     snprintf(path, sizeof(path), API "/jobs/%lld/result", id);
     assert_int_equal(e2e_get(d, path, d->admin_token, &r), 200);
     assert_int_equal(mar_open_mem(r.body, r.body_len, &pm, &err), RD_OK);
-    snprintf(dir, sizeof(dir), "%s/apply-%lld-XXXXXX", g_dir, id);
+    snprintf(dir, sizeof(dir), "%s/apply-%lld-XXXXXX", g.dir, id);
     assert_non_null(mkdtemp(dir));
-    assert_int_equal(mar_open(g_from, &from, &err), RD_OK);
+    assert_int_equal(mar_open(g.from, &from, &err), RD_OK);
     assert_int_equal(mar_extract_all(from, dir, 0, &err), RD_OK);
     if (partial_apply_dir(pm, dir, 0, NULL, &err) != RD_OK)
         fail_msg("apply: %s", err.msg);
-    for (size_t i = 0; i < g_to_tree.n; i++) {
-        const struct tree_file *tf = &g_to_tree.files[i];
+    for (size_t i = 0; i < g.to_tree.n; i++) {
+        const struct tree_file *tf = &g.to_tree.files[i];
         size_t len = 0;
         char *got;
 
@@ -349,19 +352,15 @@ static void make_token(struct e2e_daemon *d, const char *scopes, char *token)
 static void test_upload_job_download(void **state)
 {
     struct e2e_daemon *d = *state;
-    char token[64], from_id[65], to_id[65], de_id[65], body[512];
+    char token[64], from_id[65], to_id[65], de_id[65];
     long long id, id2;
     json_t *job, *events;
 
     make_token(d, "[\"partials:create\"]", token);
-    assert_int_equal(upload(d, token, g_from, from_id), 201);
-    assert_int_equal(upload(d, token, g_to, to_id), 201);
-    assert_int_equal(upload(d, token, g_to_de, de_id), 201);
-    snprintf(body, sizeof(body),
-             "{\"from_upload\":\"%s\",\"to_upload\":\"%s\",\"platform\":\"linux64\","
-             "\"locale\":\"en-US\",\"update_number\":1}",
-             from_id, to_id);
-    id = submit(d, token, body);
+    assert_int_equal(upload(d, token, g.from, from_id), 201);
+    assert_int_equal(upload(d, token, g.to, to_id), 201);
+    assert_int_equal(upload(d, token, g.to_de, de_id), 201);
+    id = submit_uploads(d, token, from_id, to_id, "en-US", ",\"update_number\":1");
     job = wait_job(d, id);
     if (strcmp(json_string_value(json_object_get(job, "state")), "done") != 0)
         fail_msg("job failed: %s", json_string_value(json_object_get(job, "error")));
@@ -371,11 +370,7 @@ static void test_upload_job_download(void **state)
     check_result(d, id);
 
     /* the second locale diffs nothing it shares with the first */
-    snprintf(body, sizeof(body),
-             "{\"from_upload\":\"%s\",\"to_upload\":\"%s\",\"platform\":\"linux64\","
-             "\"locale\":\"de\"}",
-             from_id, de_id);
-    id2 = submit(d, token, body);
+    id2 = submit_uploads(d, token, from_id, de_id, "de", "");
     job = wait_job(d, id2);
     assert_string_equal(json_string_value(json_object_get(job, "state")), "done");
     assert_int_equal(stat_of(job, "cache_hits"), 4);
@@ -417,8 +412,8 @@ static void test_bad_input(void **state)
     assert_string_equal(e2e_error_code(&r), "corrupt_mar");
     e2e_resp_free(&r);
     /* scopes */
-    assert_int_equal(upload(d, reader, g_from, NULL), 403);
-    assert_int_equal(upload(d, NULL, g_from, NULL), 401);
+    assert_int_equal(upload(d, reader, g.from, NULL), 403);
+    assert_int_equal(upload(d, NULL, g.from, NULL), 401);
     assert_int_equal(e2e_post(d, API "/jobs", reader, "{}", &r), 403);
     assert_string_equal(e2e_error_code(&r), "insufficient_scope");
     e2e_resp_free(&r);
@@ -433,13 +428,9 @@ static void test_bad_input(void **state)
     assert_non_null(strstr(e2e_error_message(&r), "from:"));
     e2e_resp_free(&r);
     /* a valid MAR that is not a complete update: a failed job, a clear error */
-    assert_int_equal(upload(d, token, g_from, from_id), 201);
-    assert_int_equal(upload(d, token, g_bad, bad_id), 201);
-    snprintf(body, sizeof(body),
-             "{\"from_upload\":\"%s\",\"to_upload\":\"%s\",\"platform\":\"linux64\","
-             "\"locale\":\"en-US\"}",
-             from_id, bad_id);
-    id = submit(d, token, body);
+    assert_int_equal(upload(d, token, g.from, from_id), 201);
+    assert_int_equal(upload(d, token, g.noprecomplete, bad_id), 201);
+    id = submit_uploads(d, token, from_id, bad_id, "en-US", "");
     job = wait_job(d, id);
     assert_string_equal(json_string_value(json_object_get(job, "state")), "failed");
     assert_non_null(strstr(json_string_value(json_object_get(job, "error")), "precomplete"));
@@ -486,7 +477,7 @@ static void test_urls_and_remote_cache(void **state)
 {
     struct e2e_daemon *d = NULL, *d2 = NULL;
     struct srv *s = srv_start();
-    char env_remote[128], body[512], token[64];
+    char env_remote[128], token[64];
     const char *env[] = {"RELENGD_PARTIALS_CACHE_MIN_SIZE=1KiB", env_remote, NULL};
     struct e2e_opts o = {.modules = "partials", .env = env};
     long long id;
@@ -496,15 +487,11 @@ static void test_urls_and_remote_cache(void **state)
     assert_non_null(s);
     snprintf(env_remote, sizeof(env_remote),
              "RELENGD_PARTIALS_REMOTE_CACHE=http://127.0.0.1:%d/cache/", s->port);
-    snprintf(body, sizeof(body),
-             "{\"from_url\":\"http://127.0.0.1:%d/files/from.mar\",\"to_url\":"
-             "\"http://127.0.0.1:%d/files/to.mar\",\"platform\":\"win64\",\"locale\":\"en-US\"}",
-             s->port, s->port);
 
     d = e2e_start(&o);
     assert_non_null(d);
     make_token(d, "[\"partials:*\"]", token);
-    id = submit(d, token, body);
+    id = submit_urls(d, token, s->port, "from.mar", "win64");
     job = wait_job(d, id);
     if (strcmp(json_string_value(json_object_get(job, "state")), "done") != 0)
         fail_msg("job failed: %s", json_string_value(json_object_get(job, "error")));
@@ -520,7 +507,7 @@ static void test_urls_and_remote_cache(void **state)
     d2 = e2e_start(&o);
     assert_non_null(d2);
     make_token(d2, "[\"partials:create\"]", token);
-    id = submit(d2, token, body);
+    id = submit_urls(d2, token, s->port, "from.mar", "win64");
     job = wait_job(d2, id);
     assert_string_equal(json_string_value(json_object_get(job, "state")), "done");
     assert_int_equal(stat_of(job, "remote_hits"), 4);
@@ -530,11 +517,7 @@ static void test_urls_and_remote_cache(void **state)
     assert_int_equal(s->hits, 4);
 
     /* a URL that 404s fails the job in the download phase */
-    snprintf(body, sizeof(body),
-             "{\"from_url\":\"http://127.0.0.1:%d/files/nope.mar\",\"to_url\":"
-             "\"http://127.0.0.1:%d/files/to.mar\",\"platform\":\"win64\",\"locale\":\"en-US\"}",
-             s->port, s->port);
-    id = submit(d2, token, body);
+    id = submit_urls(d2, token, s->port, "nope.mar", "win64");
     job = wait_job(d2, id);
     assert_string_equal(json_string_value(json_object_get(job, "state")), "failed");
     assert_string_equal(json_string_value(json_object_get(job, "failed_phase")), "download");
@@ -550,18 +533,14 @@ static void test_urls_and_remote_cache(void **state)
 static void test_kill9_mid_job(void **state)
 {
     struct e2e_daemon *d = *state;
-    char token[64], from_id[65], to_id[65], body[512];
+    char token[64], from_id[65], to_id[65];
     long long id;
     json_t *job;
 
     make_token(d, "[\"partials:create\"]", token);
-    assert_int_equal(upload(d, token, g_from, from_id), 201);
-    assert_int_equal(upload(d, token, g_to, to_id), 201);
-    snprintf(body, sizeof(body),
-             "{\"from_upload\":\"%s\",\"to_upload\":\"%s\",\"platform\":\"linux64\","
-             "\"locale\":\"en-US\"}",
-             from_id, to_id);
-    id = submit(d, token, body);
+    assert_int_equal(upload(d, token, g.from, from_id), 201);
+    assert_int_equal(upload(d, token, g.to, to_id), 201);
+    id = submit_uploads(d, token, from_id, to_id, "en-US", "");
     /* wherever the job was, after a restart it ends done */
     e2e_kill9(d);
     assert_int_equal(e2e_launch(d), 0);
@@ -577,20 +556,19 @@ static void test_kill9_mid_job(void **state)
 static void test_concurrent_jobs(void **state)
 {
     struct e2e_daemon *d = *state;
-    char token[64], from_id[65], to_id[65], de_id[65], body[512];
+    char token[64], from_id[65], to_id[65], de_id[65];
     long long ids[4];
     struct e2e_resp r;
 
     make_token(d, "[\"partials:create\"]", token);
-    assert_int_equal(upload(d, token, g_from, from_id), 201);
-    assert_int_equal(upload(d, token, g_to, to_id), 201);
-    assert_int_equal(upload(d, token, g_to_de, de_id), 201);
+    assert_int_equal(upload(d, token, g.from, from_id), 201);
+    assert_int_equal(upload(d, token, g.to, to_id), 201);
+    assert_int_equal(upload(d, token, g.to_de, de_id), 201);
     for (int i = 0; i < 4; i++) {
-        snprintf(body, sizeof(body),
-                 "{\"from_upload\":\"%s\",\"to_upload\":\"%s\",\"platform\":\"linux64\","
-                 "\"locale\":\"l%d\"}",
-                 from_id, i % 2 ? de_id : to_id, i);
-        ids[i] = submit(d, token, body);
+        char locale[8];
+
+        snprintf(locale, sizeof(locale), "l%d", i);
+        ids[i] = submit_uploads(d, token, from_id, i % 2 ? de_id : to_id, locale, "");
     }
     for (int i = 0; i < 4; i++) {
         json_t *job = wait_job(d, ids[i]);
@@ -615,7 +593,7 @@ static void test_remote_cache_s3_sigv4(void **state)
 {
     struct e2e_daemon *d;
     struct srv *s = srv_start();
-    char env_remote[128], body[512], token[64];
+    char env_remote[128], token[64];
     const char *env[] = {"RELENGD_PARTIALS_CACHE_MIN_SIZE=1KiB",
                          env_remote,
                          "RELENGD_PARTIALS_REMOTE_KIND=s3",
@@ -631,14 +609,10 @@ static void test_remote_cache_s3_sigv4(void **state)
     assert_non_null(s);
     snprintf(env_remote, sizeof(env_remote),
              "RELENGD_PARTIALS_REMOTE_CACHE=http://127.0.0.1:%d/bucket", s->port);
-    snprintf(body, sizeof(body),
-             "{\"from_url\":\"http://127.0.0.1:%d/files/from.mar\",\"to_url\":"
-             "\"http://127.0.0.1:%d/files/to.mar\",\"platform\":\"mac\",\"locale\":\"en-US\"}",
-             s->port, s->port);
     d = e2e_start(&o);
     assert_non_null(d);
     make_token(d, "[\"partials:create\"]", token);
-    id = submit(d, token, body);
+    id = submit_urls(d, token, s->port, "from.mar", "mac");
     job = wait_job(d, id);
     assert_string_equal(json_string_value(json_object_get(job, "state")), "done");
     json_decref(job);
@@ -667,10 +641,10 @@ static void test_relengctl(void **state)
     snprintf(tool, sizeof(tool), "%s/cli/relengctl", e2e_builddir());
     snprintf(url, sizeof(url), "RELENGD_URL=%s", d->base_url);
     snprintf(tok, sizeof(tok), "RELENGD_TOKEN=%s", d->admin_token);
-    snprintf(out, sizeof(out), "%s/ctl-partial.mar", g_dir);
+    snprintf(out, sizeof(out), "%s/ctl-partial.mar", g.dir);
     {
-        const char *argv[] = {tool,   "partials", "submit",     "--from",  g_from,
-                              "--to", g_to,       "--platform", "linux64", "--locale",
+        const char *argv[] = {tool,   "partials", "submit",     "--from",  g.from,
+                              "--to", g.to,       "--platform", "linux64", "--locale",
                               "fr",   "--output", out,          NULL};
         if (e2e_exec(argv, env, NULL, 60000, &x) != 0)
             fail_msg("relengctl submit: %d %s %s", x.status, x.out, x.err);
@@ -701,7 +675,7 @@ static void test_relengctl(void **state)
         e2e_exec_free(&x);
     }
     {
-        const char *argv[] = {tool, "partials", "submit", "--from", g_from, NULL};
+        const char *argv[] = {tool, "partials", "submit", "--from", g.from, NULL};
         assert_int_equal(e2e_exec(argv, env, NULL, 20000, &x), 2);
         e2e_exec_free(&x);
     }

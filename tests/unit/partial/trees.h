@@ -297,4 +297,49 @@ static inline void trees_rmrf(const char *dir)
     nftw(dir, trees_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* The MARs the partials module's tests share, in a fresh directory under
+   $TMPDIR: from.mar (1.0) and to.mar (2.0) from trees_build, to-de.mar (a
+   2.0 whose text resource differs) and noprecomplete.mar (one file, no
+   precomplete). */
+struct trees_mars {
+    char dir[256], from[300], to[300], to_de[300], noprecomplete[300];
+    struct tree from_tree, to_tree;
+};
+
+/* Builds m in a new directory named prefix-XXXXXX. 0 or -1. */
+static inline int trees_mars_make(struct trees_mars *m, const char *prefix)
+{
+    const char *tmp = getenv("TMPDIR");
+    struct tree a = {0}, b = {0}, bad = {0};
+    int rc = -1;
+
+    snprintf(m->dir, sizeof(m->dir), "%s/%s-XXXXXX", tmp && *tmp ? tmp : "/tmp", prefix);
+    if (!mkdtemp(m->dir))
+        return -1;
+    snprintf(m->from, sizeof(m->from), "%s/from.mar", m->dir);
+    snprintf(m->to, sizeof(m->to), "%s/to.mar", m->dir);
+    snprintf(m->to_de, sizeof(m->to_de), "%s/to-de.mar", m->dir);
+    snprintf(m->noprecomplete, sizeof(m->noprecomplete), "%s/noprecomplete.mar", m->dir);
+    tree_add_str(&bad, "a.txt", "no precomplete here");
+    if (trees_build(m->dir, &m->from_tree, &m->to_tree, "title = Firefox\n") == 0 &&
+        trees_pack(&m->from_tree, m->from, "firefox-mozilla-release", "1.0") == 0 &&
+        trees_pack(&m->to_tree, m->to, "firefox-mozilla-release", "2.0") == 0 &&
+        trees_build(m->dir, &a, &b, "title = Feuerfuchs\n") == 0 &&
+        trees_pack(&b, m->to_de, "firefox-mozilla-release", "2.0") == 0 &&
+        trees_pack(&bad, m->noprecomplete, "c", "1") == 0)
+        rc = 0;
+    tree_free(&a);
+    tree_free(&b);
+    tree_free(&bad);
+    return rc;
+}
+
+/* Frees m's trees and removes its directory. */
+static inline void trees_mars_free(struct trees_mars *m)
+{
+    tree_free(&m->from_tree);
+    tree_free(&m->to_tree);
+    trees_rmrf(m->dir);
+}
+
 #endif

@@ -30,43 +30,18 @@ const struct rd_module *rd_module_entry(void);
 #define CREATE "partials:create"
 
 /* Built once for the group. */
-static char g_dir[256], g_from[300], g_to[300], g_to_de[300], g_noprecomplete[300];
-static struct tree g_from_tree, g_to_tree;
+static struct trees_mars g;
 
 static int group_setup(void **state)
 {
-    const char *tmp = getenv("TMPDIR");
-    struct tree a = {0}, b = {0}, bad = {0};
-
     (void)state;
-    snprintf(g_dir, sizeof(g_dir), "%s/partials-mod-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(g_dir))
-        return -1;
-    snprintf(g_from, sizeof(g_from), "%s/from.mar", g_dir);
-    snprintf(g_to, sizeof(g_to), "%s/to.mar", g_dir);
-    snprintf(g_to_de, sizeof(g_to_de), "%s/to-de.mar", g_dir);
-    snprintf(g_noprecomplete, sizeof(g_noprecomplete), "%s/noprecomplete.mar", g_dir);
-    if (trees_build(g_dir, &g_from_tree, &g_to_tree, "title = Firefox\n") != 0 ||
-        trees_pack(&g_from_tree, g_from, "firefox-mozilla-release", "1.0") != 0 ||
-        trees_pack(&g_to_tree, g_to, "firefox-mozilla-release", "2.0") != 0 ||
-        trees_build(g_dir, &a, &b, "title = Feuerfuchs\n") != 0 ||
-        trees_pack(&b, g_to_de, "firefox-mozilla-release", "2.0") != 0)
-        return -1;
-    tree_add_str(&bad, "a.txt", "no precomplete here");
-    if (trees_pack(&bad, g_noprecomplete, "c", "1") != 0)
-        return -1;
-    tree_free(&a);
-    tree_free(&b);
-    tree_free(&bad);
-    return 0;
+    return trees_mars_make(&g, "partials-mod");
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    tree_free(&g_from_tree);
-    tree_free(&g_to_tree);
-    trees_rmrf(g_dir);
+    trees_mars_free(&g);
     return 0;
 }
 
@@ -167,7 +142,7 @@ static void check_result(struct fake_host *fh, json_int_t id, const struct tree 
     assert_int_equal(mar_open_mem(r.raw, r.raw_len, &pm, &err), RD_OK);
     snprintf(dir, sizeof(dir), "%s/apply-%lld", fake_host_dir(fh), (long long)id);
     mkdir(dir, 0755);
-    assert_int_equal(mar_open(g_from, &from, &err), RD_OK);
+    assert_int_equal(mar_open(g.from, &from, &err), RD_OK);
     assert_int_equal(mar_extract_all(from, dir, 0, &err), RD_OK);
     if (partial_apply_dir(pm, dir, 0, NULL, &err) != RD_OK)
         fail_msg("apply: %s", err.msg);
@@ -203,13 +178,13 @@ static void test_job_from_uploads(void **state)
     struct fake_resp r;
 
     (void)state;
-    assert_int_equal(upload(fh, g_from, CREATE, from_id), 201);
-    assert_int_equal(upload(fh, g_to, CREATE, to_id), 201);
-    assert_int_equal(upload(fh, g_to_de, "admin", de_id), 201);
+    assert_int_equal(upload(fh, g.from, CREATE, from_id), 201);
+    assert_int_equal(upload(fh, g.to, CREATE, to_id), 201);
+    assert_int_equal(upload(fh, g.to_de, "admin", de_id), 201);
     /* the same bytes again: the same id */
     {
         char again[65];
-        assert_int_equal(upload(fh, g_to, CREATE, again), 201);
+        assert_int_equal(upload(fh, g.to, CREATE, again), 201);
         assert_string_equal(again, to_id);
     }
     id = submit(fh, from_id, to_id, "en-US");
@@ -237,7 +212,7 @@ static void test_job_from_uploads(void **state)
     assert_int_equal(
         strlen(json_string_value(json_object_get(json_object_get(job, "result"), "sha256"))), 64);
     json_decref(job);
-    check_result(fh, id, &g_to_tree);
+    check_result(fh, id, &g.to_tree);
 
     assert_int_equal(fake_host_n_events(fh, "partials.job.done"), 1);
     ev = fake_host_event(fh, "partials.job.done", 0);
@@ -302,7 +277,7 @@ static void test_bad_input(void **state)
     fake_resp_free(&r);
     {
         size_t len = 0;
-        char *data = trees_slurp(g_to, &len);
+        char *data = trees_slurp(g.to, &len);
         c.body = data;
         c.body_len = len / 2;
         r = fake_host_request(fh, &c);
@@ -312,13 +287,13 @@ static void test_bad_input(void **state)
         free(data);
     }
     /* scopes: anonymous 401, a reader 403 */
-    assert_int_equal(upload(fh, g_from, NULL, NULL), 401);
-    assert_int_equal(upload(fh, g_from, "partials:read", NULL), 403);
+    assert_int_equal(upload(fh, g.from, NULL, NULL), 401);
+    assert_int_equal(upload(fh, g.from, "partials:read", NULL), 403);
     r = fake_host_call(fh, "POST", API "/jobs", "{}", "graph:*");
     assert_int_equal(r.status, 403);
     fake_resp_free(&r);
 
-    assert_int_equal(upload(fh, g_from, CREATE, from_id), 201);
+    assert_int_equal(upload(fh, g.from, CREATE, from_id), 201);
     /* bodies */
     r = fake_host_call(fh, "POST", API "/jobs",
                        "{\"from_upload\":\"0000000000000000000000000000000000000000000000000000"
@@ -350,7 +325,7 @@ static void test_bad_input(void **state)
     fake_resp_free(&r);
 
     /* a valid MAR that is not a complete update: the job fails, clearly */
-    assert_int_equal(upload(fh, g_noprecomplete, CREATE, to_id), 201);
+    assert_int_equal(upload(fh, g.noprecomplete, CREATE, to_id), 201);
     id = submit(fh, from_id, to_id, "en-US");
     snprintf(path, sizeof(path), API "/jobs/%lld/result", (long long)id);
     r = fake_host_call(fh, "GET", path, NULL, NULL);
@@ -372,7 +347,7 @@ static void test_bad_input(void **state)
     fake_host_free(fh);
 }
 
-/* rd_fetch handler: serves http://files/<name> from g_dir. */
+/* rd_fetch handler: serves http://files/<name> from g.dir. */
 static CURLcode serve_files(void *arg, CURL *easy)
 {
     char *url = NULL, file[600];
@@ -383,7 +358,7 @@ static CURLcode serve_files(void *arg, CURL *easy)
     if (!url || strncmp(url, "http://files/", 13) != 0)
         return CURLE_COULDNT_RESOLVE_HOST;
     name = url + 13;
-    snprintf(file, sizeof(file), "file://%s/%s", g_dir, name);
+    snprintf(file, sizeof(file), "file://%s/%s", g.dir, name);
     curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "file");
     curl_easy_setopt(easy, CURLOPT_URL, file);
     return curl_easy_perform(easy);
@@ -412,7 +387,7 @@ static void test_job_from_urls(void **state)
         fail_msg("job: %s", json_dumps(job, 0));
     assert_non_null(json_object_get(json_object_get(job, "phases"), "download"));
     json_decref(job);
-    check_result(fh, id, &g_to_tree);
+    check_result(fh, id, &g.to_tree);
     {
         char path[128];
         struct mar *m = NULL;
@@ -466,8 +441,8 @@ static void test_cache_on_disk(void **state)
 
     (void)state;
     snprintf(cache, sizeof(cache), "%s/partials/cache", fake_host_dir(fh));
-    assert_int_equal(upload(fh, g_from, CREATE, from_id), 201);
-    assert_int_equal(upload(fh, g_to, CREATE, to_id), 201);
+    assert_int_equal(upload(fh, g.from, CREATE, from_id), 201);
+    assert_int_equal(upload(fh, g.to, CREATE, to_id), 201);
     id = submit(fh, from_id, to_id, "en-US");
     fake_host_run_pending(fh);
     assert_int_equal(count_suffix(cache, ".mbdiff10+xz"), 4);
@@ -486,7 +461,7 @@ static void test_cache_on_disk(void **state)
     assert_int_equal(stat_of(job, "cache_hits"), 0);
     json_decref(job);
     assert_true(fake_host_metric(fh, "cache_corrupt", NULL) == 4);
-    check_result(fh, id, &g_to_tree);
+    check_result(fh, id, &g.to_tree);
     /* regenerated: the next run hits */
     id = submit(fh, from_id, to_id, "en-US");
     fake_host_run_pending(fh);
@@ -522,8 +497,8 @@ static void test_cache_lru_cap_and_threshold(void **state)
     /* measure what the four patches take, then give the cache a byte less:
        the least recently used ones are evicted */
     fh = load("cache_min_size = 1KiB\n");
-    assert_int_equal(upload(fh, g_from, CREATE, from_id), 201);
-    assert_int_equal(upload(fh, g_to, CREATE, to_id), 201);
+    assert_int_equal(upload(fh, g.from, CREATE, from_id), 201);
+    assert_int_equal(upload(fh, g.to, CREATE, to_id), 201);
     submit(fh, from_id, to_id, "en-US");
     fake_host_run_pending(fh);
     r = fake_host_call(fh, "GET", API "/cache", NULL, NULL);
@@ -536,8 +511,8 @@ static void test_cache_lru_cap_and_threshold(void **state)
     snprintf(conf, sizeof(conf), "cache_min_size = 1KiB\ncache_max_bytes = %lld\n",
              (long long)full - 1);
     fh = load(conf);
-    assert_int_equal(upload(fh, g_from, CREATE, from_id), 201);
-    assert_int_equal(upload(fh, g_to, CREATE, to_id), 201);
+    assert_int_equal(upload(fh, g.from, CREATE, from_id), 201);
+    assert_int_equal(upload(fh, g.to, CREATE, to_id), 201);
     submit(fh, from_id, to_id, "en-US");
     fake_host_run_pending(fh);
     r = fake_host_call(fh, "GET", API "/cache", NULL, NULL);
@@ -557,8 +532,8 @@ static void test_cache_lru_cap_and_threshold(void **state)
 
     /* a threshold above every file: nothing is cached */
     fh = load("cache_min_size = 100MiB\n");
-    assert_int_equal(upload(fh, g_from, CREATE, from_id), 201);
-    assert_int_equal(upload(fh, g_to, CREATE, to_id), 201);
+    assert_int_equal(upload(fh, g.from, CREATE, from_id), 201);
+    assert_int_equal(upload(fh, g.to, CREATE, to_id), 201);
     id = submit(fh, from_id, to_id, "en-US");
     fake_host_run_pending(fh);
     {
@@ -629,8 +604,8 @@ static void test_signing_service(void **state)
     (void)state;
     assert_int_equal(fake_host_provide(fh, PARTIALS_SIGNING_SERVICE, 1, &vt), RD_OK);
     assert_int_equal(fake_host_load(fh, rd_module_entry()), RD_OK);
-    assert_int_equal(upload(fh, g_from, CREATE, from_id), 201);
-    assert_int_equal(upload(fh, g_to, CREATE, to_id), 201);
+    assert_int_equal(upload(fh, g.from, CREATE, from_id), 201);
+    assert_int_equal(upload(fh, g.to, CREATE, to_id), 201);
     id = submit(fh, from_id, to_id, "en-US");
     fake_host_run_pending(fh);
     job = get_job(fh, id);
@@ -639,7 +614,7 @@ static void test_signing_service(void **state)
     assert_non_null(json_object_get(json_object_get(job, "phases"), "sign"));
     json_decref(job);
     assert_int_equal(s.calls, 1);
-    check_result(fh, id, &g_to_tree);
+    check_result(fh, id, &g.to_tree);
 
     s.rc = RD_ENOTFOUND;
     id = submit(fh, from_id, to_id, "en-US");
@@ -667,8 +642,8 @@ static void test_resume_after_restart(void **state)
     assert_non_null(mkdtemp(dir));
     fh = fake_host_new_in("partials", NULL, dir);
     assert_int_equal(fake_host_load(fh, rd_module_entry()), RD_OK);
-    assert_int_equal(upload(fh, g_from, CREATE, from_id), 201);
-    assert_int_equal(upload(fh, g_to, CREATE, to_id), 201);
+    assert_int_equal(upload(fh, g.from, CREATE, from_id), 201);
+    assert_int_equal(upload(fh, g.to, CREATE, to_id), 201);
     id = submit(fh, from_id, to_id, "en-US");
     /* the daemon stops before the job ran: the row stays queued */
     fake_host_free(fh);
@@ -684,7 +659,7 @@ static void test_resume_after_restart(void **state)
     job = get_job(fh, id);
     assert_string_equal(json_string_value(json_object_get(job, "state")), "done");
     json_decref(job);
-    check_result(fh, id, &g_to_tree);
+    check_result(fh, id, &g.to_tree);
     fake_host_free(fh);
     trees_rmrf(dir);
 }

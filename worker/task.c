@@ -22,8 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
+#include "lib/hash/hash.h"
 #include "worker/task.h"
 #include "worker/whttp.h"
 
@@ -456,31 +455,18 @@ out:
 
 /* ------------------------------------------------------------ artifacts */
 
+/* The SHA-256 (hex) and size of f, left rewound for the upload. */
 static int sha256_file(FILE *f, char out[65], long long *size)
 {
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    unsigned char md[EVP_MAX_MD_SIZE], *buf = malloc(READ_CHUNK);
-    unsigned int md_len = 0;
-    size_t n;
-    int rc = -1;
+    uint8_t md[HASH_MAX_LEN];
+    struct stat st;
 
-    *size = 0;
-    if (!ctx || !buf || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
-        goto out;
-    while ((n = fread(buf, 1, READ_CHUNK, f)) > 0) {
-        EVP_DigestUpdate(ctx, buf, n);
-        *size += (long long)n;
-    }
-    if (ferror(f) || EVP_DigestFinal_ex(ctx, md, &md_len) != 1)
-        goto out;
-    for (unsigned i = 0; i < md_len; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    if (hash_fd(HASH_SHA256, fileno(f), md, NULL) != RD_OK || fstat(fileno(f), &st) != 0)
+        return -1;
+    hash_hex(md, hash_len(HASH_SHA256), out);
+    *size = (long long)st.st_size;
     rewind(f);
-    rc = 0;
-out:
-    EVP_MD_CTX_free(ctx);
-    free(buf);
-    return rc;
+    return 0;
 }
 
 /* Uploads the declared artifacts; false when one is missing or refused. */

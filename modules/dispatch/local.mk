@@ -28,7 +28,7 @@ dist_confmods_DATA += etc/modules.d/dispatch.conf
 bin_PROGRAMS += worker/relengd-worker
 worker_relengd_worker_SOURCES = worker/main.c worker/wconf.c worker/wconf.h \
 	worker/whttp.c worker/whttp.h worker/task.c worker/task.h
-worker_relengd_worker_LDADD = $(CURL_LIBS) $(JANSSON_LIBS) $(OPENSSL_LIBS) -lpthread
+worker_relengd_worker_LDADD = lib/hash/libhash.la $(CURL_LIBS) $(JANSSON_LIBS) $(OPENSSL_LIBS) -lpthread
 
 # Unit tests: pure logic in tables; the module through the fake host.
 check_PROGRAMS += tests/unit/dispatch/test_pure

@@ -1429,6 +1429,10 @@ int graph_engine_add(struct graph *g, struct rd_tx *tx, const char *graph_id, co
         }
         n_labels++;
     }
+    if (step != SQLITE_DONE) {
+        rc = gx_sqlerr(&x, "reading a graph's labels");
+        goto out;
+    }
     sqlite3_finalize(st);
     st = NULL;
     if (sqlite3_prepare_v2(x.db, "SELECT next_idx FROM graph_graphs WHERE id = ?1", -1, &st,
@@ -1437,8 +1441,11 @@ int graph_engine_add(struct graph *g, struct rd_tx *tx, const char *graph_id, co
         goto out;
     }
     bind_text(st, 1, graph_id);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        next_idx = sqlite3_column_int64(st, 0);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        rc = gx_sqlerr(&x, "reading a graph");
+        goto out;
+    }
+    next_idx = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
     st = NULL;
     {
@@ -1496,12 +1503,23 @@ out:
 
 /* ------------------------------------------------------ start, deadlines */
 
+/* Adds column 0 of each of st's rows to w. */
+static int collect_ids(struct gx *x, sqlite3_stmt *st, struct worklist *w, const char *what)
+{
+    int rc = RD_OK, step;
+
+    while ((step = sqlite3_step(st)) == SQLITE_ROW)
+        if ((rc = wl_push(w, (const char *)sqlite3_column_text(st, 0), false)) != RD_OK)
+            return rc;
+    return step == SQLITE_DONE ? RD_OK : gx_sqlerr(x, what);
+}
+
 int graph_engine_requeue(struct graph *g, struct rd_tx *tx, size_t *n)
 {
     struct gx x;
     struct worklist w = {0};
     sqlite3_stmt *st = NULL;
-    int rc = RD_OK, step;
+    int rc = RD_OK;
 
     *n = 0;
     if (!g->queue)
@@ -1512,8 +1530,7 @@ int graph_engine_requeue(struct graph *g, struct rd_tx *tx, size_t *n)
         rc = gx_sqlerr(&x, "listing pending runs");
         goto out;
     }
-    while (rc == RD_OK && (step = sqlite3_step(st)) == SQLITE_ROW)
-        rc = wl_push(&w, (const char *)sqlite3_column_text(st, 0), false);
+    rc = collect_ids(&x, st, &w, "listing pending runs");
     for (size_t i = 0; rc == RD_OK && i < w.n; i++) {
         struct gtask t;
         rc = load_with_graph(&x, w.v[i].id, &t);
@@ -1536,7 +1553,7 @@ int graph_engine_deadlines(struct graph *g, struct rd_tx *tx, uint64_t now_ms, s
     struct gx x;
     struct worklist w = {0};
     sqlite3_stmt *st = NULL;
-    int rc = RD_OK, step;
+    int rc = RD_OK;
 
     *n = 0;
     gx_begin(&x, g, tx, NULL);
@@ -1550,8 +1567,7 @@ int graph_engine_deadlines(struct graph *g, struct rd_tx *tx, uint64_t now_ms, s
     }
     sqlite3_bind_int64(st, 1, (int64_t)now_ms);
     sqlite3_bind_int64(st, 2, (int64_t)max);
-    while (rc == RD_OK && (step = sqlite3_step(st)) == SQLITE_ROW)
-        rc = wl_push(&w, (const char *)sqlite3_column_text(st, 0), false);
+    rc = collect_ids(&x, st, &w, "finding overdue tasks");
     for (size_t i = 0; rc == RD_OK && i < w.n; i++) {
         struct gtask t;
         rc = load_with_graph(&x, w.v[i].id, &t);

@@ -30,11 +30,7 @@ probes=${BENCH_PROBES:-200}
 hz_seconds=${BENCH_SECONDS:-5}
 sync=${BENCH_SYNC:-full} # [store] synchronous: the appliance's default is full
 
-say() { echo "bench: $*" >&2; }
-fail() {
-  echo "bench: $*" >&2
-  exit 1
-}
+. "$srcdir/bench/common.sh"
 case "$workers$capacity$tasks$probes$hz_seconds" in
 *[!0-9]*) fail "BENCH_WORKERS, BENCH_CAPACITY, BENCH_TASKS, BENCH_PROBES, BENCH_SECONDS: whole numbers" ;;
 esac
@@ -45,28 +41,7 @@ command -v curl >/dev/null 2>&1 || fail "curl not found (apt-get install curl)"
 cc=${CC:-cc}
 
 # ------------------------------------------------------------------ build
-if [ -n "${BUILDDIR:-}" ]; then
-  builddir=$BUILDDIR
-elif [ -f "$srcdir/config.status" ]; then
-  builddir=$srcdir
-else
-  builddir=$srcdir/build-bench
-fi
-mkdir -p "$builddir"
-builddir=$(cd "$builddir" && pwd)
-buildlog=$builddir/bench-build.log
-if [ ! -f "$builddir/Makefile" ]; then
-  [ -x "$srcdir/configure" ] || (cd "$srcdir" && autoreconf -fi) >"$buildlog" 2>&1 ||
-    fail "autoreconf failed"
-  say "configuring in $builddir"
-  (cd "$builddir" && "$srcdir/configure") >>"$buildlog" 2>&1 || fail "configure failed ($buildlog)"
-fi
-say "building relengd, graph, dispatch in $builddir (if needed)"
-make -C "$builddir" -j"$(nproc 2>/dev/null || echo 2)" core/relengd modules/graph.la \
-  modules/dispatch.la >>"$buildlog" 2>&1 || {
-  tail -30 "$buildlog" >&2
-  fail "make failed (full log: $buildlog)"
-}
+bench_build core/relengd modules/graph.la modules/dispatch.la
 load=$builddir/bench/dispatch-load
 mkdir -p "$builddir/bench"
 if [ ! -x "$load" ] || [ "$srcdir/bench/dispatch_load.c" -nt "$load" ]; then
@@ -74,15 +49,11 @@ if [ ! -x "$load" ] || [ "$srcdir/bench/dispatch_load.c" -nt "$load" ]; then
   "$cc" -O2 -Wall -o "$load" "$srcdir/bench/dispatch_load.c" \
     $(pkg-config --cflags --libs libcurl jansson) -lpthread || fail "cannot build the load client"
 fi
-relengd=$builddir/core/relengd
 
 # ------------------------------------------------------------------ daemon
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/relengd-bench.XXXXXX")
+tmp=$(mktemp -d)
 pid=""
 loadpid=""
-running() {
-  [ -r "/proc/$1/stat" ] && [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" != Z ]
-}
 # shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
   [ -n "$loadpid" ] && kill -KILL "$loadpid" 2>/dev/null || true
@@ -91,8 +62,8 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-for v in $(env | sed -n 's/^\(RELENGD_[A-Za-z0-9_]*\)=.*/\1/p'); do unset "$v"; done
-token=rd_$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' | cut -c1-43)
+bench_clean_env
+token=$(bench_token)
 # max_waiting: every load worker may wait in a claim at once.
 RELENGD_ADMIN_TOKEN=$token RELENGD_DISPATCH_MAX_WAITING=$workers \
   "$relengd" -c "$srcdir/etc/relengd.conf" \
@@ -101,19 +72,7 @@ RELENGD_ADMIN_TOKEN=$token RELENGD_DISPATCH_MAX_WAITING=$workers \
   --set http.max_body=32MiB --set http.threads=64 --set "store.synchronous=$sync" --log-level warn \
   >"$tmp/relengd.log" 2>&1 </dev/null &
 pid=$!
-port=""
-i=0
-while [ $i -lt 200 ] && [ -z "$port" ]; do
-  [ -s "$tmp/ready.json" ] &&
-    port=$(sed -n 's/.*"api"[[:space:]]*:[[:space:]]*\([0-9][0-9]*\).*/\1/p' "$tmp/ready.json")
-  running "$pid" || {
-    cat "$tmp/relengd.log" >&2
-    fail "relengd exited before it was ready"
-  }
-  [ -n "$port" ] || sleep 0.1
-  i=$((i + 1))
-done
-[ -n "$port" ] || fail "relengd was not ready within 20 s"
+port=$(bench_wait_ready "$tmp/ready.json" api "$pid" "$tmp/relengd.log") || exit 1
 base=http://127.0.0.1:$port
 auth="Authorization: Bearer $token"
 now_ms() { date +%s%3N; }

@@ -26,11 +26,7 @@ sizes=${BENCH_SIZES:-1000 10000 100000}
 batch=${BENCH_BATCH:-500}
 seed=${BENCH_SEED:-42}
 
-say() { echo "bench: $*" >&2; }
-fail() {
-  echo "bench: $*" >&2
-  exit 1
-}
+. "$srcdir/bench/common.sh"
 
 case "$batch$seed" in
 *[!0-9]*) fail "BENCH_BATCH and BENCH_SEED must be whole numbers" ;;
@@ -43,50 +39,17 @@ command -v curl >/dev/null 2>&1 || fail "curl not found: install the Debian pack
 command -v python3 >/dev/null 2>&1 || fail "python3 not found: install the Debian package python3"
 
 # ------------------------------------------------------------------ build
-if [ -n "${BUILDDIR:-}" ]; then
-  builddir=$BUILDDIR
-elif [ -f "$srcdir/config.status" ]; then
-  builddir=$srcdir
-else
-  builddir=$srcdir/build-bench
-fi
-mkdir -p "$builddir"
-builddir=$(cd "$builddir" && pwd)
-buildlog=$builddir/bench-build.log
-if [ ! -f "$builddir/Makefile" ]; then
-  if [ ! -x "$srcdir/configure" ]; then
-    say "autoreconf -fi in $srcdir"
-    (cd "$srcdir" && autoreconf -fi) >"$buildlog" 2>&1 || {
-      cat "$buildlog" >&2
-      fail "autoreconf failed"
-    }
-  fi
-  say "configuring in $builddir"
-  (cd "$builddir" && "$srcdir/configure") >>"$buildlog" 2>&1 || {
-    tail -20 "$buildlog" >&2
-    fail "configure failed (full log: $buildlog)"
-  }
-fi
-say "building relengd, graph and graphbench in $builddir (if needed)"
-make -C "$builddir" -j"$(nproc 2>/dev/null || echo 2)" core/relengd modules/graph.la \
-  tests/modules/graphbench.la >>"$buildlog" 2>&1 || {
-  tail -30 "$buildlog" >&2
-  fail "make failed (full log: $buildlog)"
-}
-relengd=$builddir/core/relengd
+bench_build core/relengd modules/graph.la tests/modules/graphbench.la
 
 # ------------------------------------------------------------------ daemon
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/relengd-bench.XXXXXX")
+tmp=$(mktemp -d)
 pid=""
-running() {
-  [ -r "/proc/$1/stat" ] && [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" != Z ]
-}
 # shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
   if [ -n "$pid" ] && running "$pid"; then
     kill -KILL "$pid" 2>/dev/null || true
   fi
-  cp "$tmp/relengd.log" /tmp/bench-relengd.log 2>/dev/null; rm -rf "$tmp"
+  rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -115,10 +78,8 @@ json.dump({"name": "bench %d" % n, "branch": "bench", "tasks": tasks}, sys.stdou
 EOF
 done
 
-for v in $(env | sed -n 's/^\(RELENGD_[A-Za-z0-9_]*\)=.*/\1/p'); do
-  unset "$v"
-done
-token=rd_$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' | cut -c1-43)
+bench_clean_env
+token=$(bench_token)
 RELENGD_ADMIN_TOKEN=$token RELENGD_GRAPH_MAX_TASKS=100000 "$relengd" \
   -c "$srcdir/etc/relengd.conf" --state-dir "$tmp/state" --listen 127.0.0.1:0 \
   --ready-file "$tmp/ready.json" \
@@ -126,21 +87,7 @@ RELENGD_ADMIN_TOKEN=$token RELENGD_GRAPH_MAX_TASKS=100000 "$relengd" \
   --modules "graph graphbench" --set http.max_body=64MiB --set "http.web_root=$srcdir/web" \
   --log-level warn >"$tmp/relengd.log" 2>&1 </dev/null &
 pid=$!
-port=""
-i=0
-while [ $i -lt 200 ]; do
-  if [ -s "$tmp/ready.json" ]; then
-    port=$(sed -n 's/.*"api"[[:space:]]*:[[:space:]]*\([0-9][0-9]*\).*/\1/p' "$tmp/ready.json")
-    [ -n "$port" ] && break
-  fi
-  running "$pid" || {
-    cat "$tmp/relengd.log" >&2
-    fail "relengd exited before it was ready"
-  }
-  sleep 0.1
-  i=$((i + 1))
-done
-[ -n "$port" ] || fail "relengd was not ready within 20 s"
+port=$(bench_wait_ready "$tmp/ready.json" api "$pid" "$tmp/relengd.log") || exit 1
 base=http://127.0.0.1:$port
 auth="Authorization: Bearer $token"
 

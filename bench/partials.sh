@@ -28,11 +28,7 @@ srcdir=$(cd "$(dirname "$0")/.." && pwd)
 runs=${BENCH_RUNS:-3}
 large=${BENCH_LARGE:-1}
 
-say() { echo "bench: $*" >&2; }
-fail() {
-  echo "bench: $*" >&2
-  exit 1
-}
+. "$srcdir/bench/common.sh"
 
 case "$runs" in
 '' | *[!0-9]*) fail "BENCH_RUNS must be a whole number" ;;
@@ -44,38 +40,10 @@ done
 [ -x /usr/bin/time ] || fail "/usr/bin/time not found: run sh scripts/deps.sh bench (as root)"
 
 # ------------------------------------------------------------------ build
-if [ -n "${BUILDDIR:-}" ]; then
-  builddir=$BUILDDIR
-elif [ -f "$srcdir/config.status" ]; then
-  builddir=$srcdir
-else
-  builddir=$srcdir/build-bench
-fi
-mkdir -p "$builddir"
-builddir=$(cd "$builddir" && pwd)
-buildlog=$builddir/bench-build.log
-if [ ! -f "$builddir/Makefile" ]; then
-  if [ ! -x "$srcdir/configure" ]; then
-    say "autoreconf -fi in $srcdir"
-    (cd "$srcdir" && autoreconf -fi) >"$buildlog" 2>&1 || {
-      cat "$buildlog" >&2
-      fail "autoreconf failed"
-    }
-  fi
-  say "configuring in $builddir"
-  (cd "$builddir" && "$srcdir/configure") >>"$buildlog" 2>&1 || {
-    tail -20 "$buildlog" >&2
-    fail "configure failed (full log: $buildlog)"
-  }
-fi
-say "building relengd-mar in $builddir (if needed)"
-make -C "$builddir" -j"$(nproc 2>/dev/null || echo 2)" cli/mar/relengd-mar >>"$buildlog" 2>&1 || {
-  tail -30 "$buildlog" >&2
-  fail "make failed (full log: $buildlog)"
-}
+bench_build cli/mar/relengd-mar
 mar=$builddir/cli/mar/relengd-mar
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/relengd-bench-partials.XXXXXX")
+work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT INT TERM
 
 # ------------------------------------------------------------------ pairs
@@ -204,14 +172,8 @@ cat "$work/table"
 # over the busiest second). Targets: de under 20% of en-US's time thanks to
 # the cache; both cores busy during a job. BENCH_GEN=0 skips this part.
 if [ "${BENCH_GEN:-1}" = 1 ]; then
-  say "building relengd and the partials module"
-  make -C "$builddir" -j"$(nproc 2>/dev/null || echo 2)" core/relengd modules/partials.la \
-    >>"$buildlog" 2>&1 || {
-    tail -30 "$buildlog" >&2
-    fail "make failed (full log: $buildlog)"
-  }
+  bench_build core/relengd modules/partials.la
   command -v curl >/dev/null 2>&1 || fail "curl not found: install the Debian package curl"
-  relengd=$builddir/core/relengd
   gen=$work/gen
   mkdir -p "$gen"
 
@@ -260,30 +222,14 @@ if [ "${BENCH_GEN:-1}" = 1 ]; then
     rm -rf "$work"
   }
   trap stop_daemon EXIT
-  for v in $(env | sed -n 's/^\(RELENGD_[A-Za-z0-9_]*\)=.*/\1/p'); do
-    unset "$v"
-  done
-  token=rd_$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' | cut -c1-43)
+  bench_clean_env
+  token=$(bench_token)
   RELENGD_ADMIN_TOKEN=$token "$relengd" -c "$srcdir/etc/relengd.conf" \
     --state-dir "$state" --listen 127.0.0.1:0 --ready-file "$gen/ready.json" \
     --module-dir "$builddir/modules/.libs" --modules partials --log-level warn \
     >"$gen/relengd.log" 2>&1 </dev/null &
   pid=$!
-  port=""
-  i=0
-  while [ $i -lt 200 ]; do
-    if [ -s "$gen/ready.json" ]; then
-      port=$(sed -n 's/.*"api"[[:space:]]*:[[:space:]]*\([0-9][0-9]*\).*/\1/p' "$gen/ready.json")
-      [ -n "$port" ] && break
-    fi
-    kill -0 "$pid" 2>/dev/null || {
-      cat "$gen/relengd.log" >&2
-      fail "relengd exited before it was ready"
-    }
-    sleep 0.1
-    i=$((i + 1))
-  done
-  [ -n "$port" ] || fail "relengd was not ready within 20 s"
+  port=$(bench_wait_ready "$gen/ready.json" api "$pid" "$gen/relengd.log") || exit 1
   base=http://127.0.0.1:$port/api/v1/partials
   auth="Authorization: Bearer $token"
   upload() {

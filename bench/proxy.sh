@@ -31,11 +31,7 @@ workers=${NGINX_WORKERS:-1}
 rate=${ORIGIN_RATE:-25m}
 herd=50
 
-say() { echo "bench: $*" >&2; }
-fail() {
-  echo "bench: $*" >&2
-  exit 1
-}
+. "$srcdir/bench/common.sh"
 
 case "$seconds$threads" in
 *[!0-9]*) fail "BENCH_SECONDS and BENCH_THREADS must be whole numbers" ;;
@@ -46,39 +42,13 @@ command -v wrk >/dev/null 2>&1 || fail "wrk not found: install the Debian packag
 command -v curl >/dev/null 2>&1 || fail "curl not found: install the Debian package curl"
 
 # ------------------------------------------------------------------ build
-if [ -n "${BUILDDIR:-}" ]; then
-  builddir=$BUILDDIR
-elif [ -f "$srcdir/config.status" ]; then
-  builddir=$srcdir
-else
-  builddir=$srcdir/build-bench
-fi
-mkdir -p "$builddir"
-builddir=$(cd "$builddir" && pwd)
-buildlog=$builddir/bench-build.log
-if [ ! -f "$builddir/Makefile" ]; then
-  if [ ! -x "$srcdir/configure" ]; then
-    (cd "$srcdir" && autoreconf -fi) >"$buildlog" 2>&1 || fail "autoreconf failed ($buildlog)"
-  fi
-  say "configuring in $builddir"
-  (cd "$builddir" && "$srcdir/configure") >>"$buildlog" 2>&1 || fail "configure failed ($buildlog)"
-fi
-say "building relengd in $builddir (if needed)"
-make -C "$builddir" -j"$(nproc 2>/dev/null || echo 2)" core/relengd modules/proxy.la \
-  >>"$buildlog" 2>&1 || {
-  tail -30 "$buildlog" >&2
-  fail "make failed (full log: $buildlog)"
-}
-relengd=$builddir/core/relengd
+bench_build core/relengd modules/proxy.la
 
 # ------------------------------------------------------------------ setup
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/relengd-bench-proxy.XXXXXX")
+tmp=$(mktemp -d)
 pid=""
 origin_pid=""
 peer_pid=""
-running() {
-  [ -r "/proc/$1/stat" ] && [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" != Z ]
-}
 # shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
   for p in $pid $origin_pid $peer_pid; do
@@ -181,30 +151,14 @@ max_cache_size = 2GiB
 url = http://127.0.0.1:$origin_port
 default_ttl = 1h
 EOF
-for v in $(env | sed -n 's/^\(RELENGD_[A-Za-z0-9_]*\)=.*/\1/p'); do
-  unset "$v"
-done
-token=rd_$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' | cut -c1-43)
+bench_clean_env
+token=$(bench_token)
 RELENGD_ADMIN_TOKEN=$token "$relengd" -c "$tmp/etc/relengd.conf" \
   --state-dir "$tmp/state" --listen 127.0.0.1:0 --ready-file "$tmp/ready.json" \
   --module-dir "$builddir/modules/.libs" --modules proxy --log-level warn \
   >"$tmp/relengd.log" 2>&1 </dev/null &
 pid=$!
-port=""
-i=0
-while [ $i -lt 200 ]; do
-  if [ -s "$tmp/ready.json" ]; then
-    port=$(sed -n 's/.*"proxy"[[:space:]]*:[[:space:]]*\([0-9][0-9]*\).*/\1/p' "$tmp/ready.json")
-    [ -n "$port" ] && break
-  fi
-  running "$pid" || {
-    cat "$tmp/relengd.log" >&2
-    fail "relengd exited before it was ready"
-  }
-  sleep 0.1
-  i=$((i + 1))
-done
-[ -n "$port" ] || fail "relengd was not ready within 20 s"
+port=$(bench_wait_ready "$tmp/ready.json" proxy "$pid" "$tmp/relengd.log") || exit 1
 ours=http://127.0.0.1:$port/o
 peer=http://127.0.0.1:$peer_port
 i=0

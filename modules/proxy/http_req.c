@@ -51,7 +51,9 @@ static long parse_request_line(const char *buf, size_t eol, struct proxy_req *re
     else
         req->method = PROXY_M_OTHER;
     start = ++i;
-    while (i < eol && buf[i] > 0x20 && buf[i] != 0x7f)
+    /* unsigned: with a signed char, bytes >= 0x80 would end the target on
+       one platform and pass on another (char is unsigned on ARM) */
+    while (i < eol && (unsigned char)buf[i] > 0x20 && (unsigned char)buf[i] < 0x7f)
         i++;
     if (i == start || i >= eol || buf[i] != ' ')
         return fail(why, "malformed request line: bad request target", 400);

@@ -75,6 +75,8 @@ static void test_refuses(void **state)
         {"GET / HTTP/1.1\r\nX: a\x7f\r\n\r\n", -400},
         {"G(T / HTTP/1.1\r\n\r\n", -400},
         {"GET /\x7f HTTP/1.1\r\n\r\n", -400},
+        {"GET /\x80 HTTP/1.1\r\n\r\n", -400}, /* obs-text is no target byte, */
+        {"GET /\xff HTTP/1.1\r\n\r\n", -400}, /* signed char or not */
         {"GET / HTTP/2.0\r\n\r\n", -505},
         {"GET / HTTP/1.2\r\n\r\n", -505},
         {"GET / HTTP/0.9\r\n\r\n", -505},

@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,8 +151,9 @@ static int parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out)
 
     if (!s || !*s)
         return RD_EINVAL;
+    errno = 0;
     v = strtoll(s, &end, 10);
-    if (*end || v < lo || v > hi)
+    if (*end || errno == ERANGE || v < lo || v > hi)
         return RD_EINVAL;
     *out = v;
     return RD_OK;

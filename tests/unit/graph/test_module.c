@@ -419,6 +419,12 @@ static void test_validation_stores_nothing(void **state)
     r = fake_host_call(fh, "GET", API "/graphs?limit=0", NULL, NULL);
     assert_int_equal(r.status, 400);
     fake_resp_free(&r);
+    r = fake_host_call(fh, "GET", API "/graphs?limit=5x", NULL, NULL);
+    assert_int_equal(r.status, 400);
+    fake_resp_free(&r);
+    r = fake_host_call(fh, "GET", API "/graphs?before=99999999999999999999", NULL, NULL);
+    assert_int_equal(r.status, 400);
+    fake_resp_free(&r);
     r = fake_host_call(fh, "GET", API "/graphs?state=weird", NULL, NULL);
     assert_int_equal(r.status, 400);
     fake_resp_free(&r);

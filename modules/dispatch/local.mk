@@ -11,7 +11,7 @@ modules_libdispatch_core_la_SOURCES = modules/dispatch/module.c modules/dispatch
 	modules/dispatch/lease.c modules/dispatch/lease.h \
 	modules/dispatch/logchunk.c modules/dispatch/logchunk.h \
 	modules/dispatch/names.c modules/dispatch/names.h
-modules_libdispatch_core_la_LIBADD = $(LZMA_LIBS) $(OPENSSL_LIBS) -lm
+modules_libdispatch_core_la_LIBADD = lib/hash/libhash.la $(LZMA_LIBS) $(OPENSSL_LIBS) -lm
 nodist_modules_libdispatch_core_la_SOURCES = modules/dispatch/openapi.json.h
 BUILT_SOURCES += modules/dispatch/openapi.json.h
 CLEANFILES += modules/dispatch/openapi.json.h

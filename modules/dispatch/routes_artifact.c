@@ -21,20 +21,11 @@
 #include <openssl/evp.h>
 
 #include "core/module.h"
+#include "lib/hash/hash.h"
 #include "modules/dispatch/dispatch.h"
 #include "modules/dispatch/sql.h"
 
 #define IO_CHUNK (64 * 1024)
-
-static void hex(const unsigned char *in, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
 
 static json_t *artifact_json(const char *task_id, uint32_t run_id, const char *name, int64_t size,
                              const char *sha256)
@@ -83,7 +74,7 @@ static int art_upload(struct rd_req *r, void *arg)
     EVP_MD_CTX *ctx = NULL;
     struct art_row a = {.d = d};
     bool keep = false;
-    int rc, fd = -1;
+    int rc, err, fd = -1;
 
     rc = dispatch_run_for_worker(d, r, &task_id, &run_id, &info);
     if (rc != RD_OK)
@@ -145,7 +136,7 @@ static int art_upload(struct rd_req *r, void *arg)
         rc = RD_ENOMEM;
         goto out;
     }
-    hex(md, md_len, got_hex);
+    hash_hex(md, md_len, got_hex);
     if (strcmp(got_hex, want) != 0) {
         rd_log(d->h, RD_WARN, "artifact %s of %s/%u: SHA-256 %s, expected %s; discarded", name,
                task_id, run_id, got_hex, want);
@@ -154,13 +145,19 @@ static int art_upload(struct rd_req *r, void *arg)
                             got_hex, want);
         goto out;
     }
-    if (close(fd) != 0 || rename(tmp, final) != 0) {
-        fd = -1;
-        rd_log(d->h, RD_ERROR, "storing %s failed: %s", final, strerror(errno));
+    /* On disk before it has a name and a row: a crash must not leave a
+       short file behind a recorded hash. */
+    err = fsync(fd) == 0 ? 0 : errno;
+    if (close(fd) != 0 && !err)
+        err = errno;
+    fd = -1;
+    if (!err && rename(tmp, final) != 0)
+        err = errno;
+    if (err) {
+        rd_log(d->h, RD_ERROR, "storing %s failed: %s", final, strerror(err));
         rc = RD_EIO;
         goto out;
     }
-    fd = -1;
     keep = true;
     a.task_id = task_id;
     a.run_id = run_id;

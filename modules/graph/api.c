@@ -269,7 +269,7 @@ static int op_tx(struct rd_tx *tx, void *arg)
     return RD_EINVAL;
 }
 
-/* Runs o; replies with the graph or task as it is afterwards. */
+/* Runs o; replies with the graph or task as it is afterwards. Takes o->ids. */
 static int run_op(struct rd_req *r, struct op_tx *o, bool on_task)
 {
     struct read_tx rt = {.g = o->g, .id = o->id, .which = on_task ? 2 : 1};
@@ -277,8 +277,10 @@ static int run_op(struct rd_req *r, struct op_tx *o, bool on_task)
     json_t *body;
     int rc;
 
-    if (!id_ok(o->id))
-        return rd_reply_error(r, 404, nf, "no such %s", on_task ? "task" : "graph");
+    if (!id_ok(o->id)) {
+        rc = rd_reply_error(r, 404, nf, "no such %s", on_task ? "task" : "graph");
+        goto out;
+    }
     rc = rd_store_write(o->g->h, op_tx, o);
     if (rc == RD_EINVAL && o->problems) {
         rc = reply_problems(r, "invalid_tasks", "the tasks are not valid", o->problems);

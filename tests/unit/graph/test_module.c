@@ -416,6 +416,9 @@ static void test_validation_stores_nothing(void **state)
     r = fake_host_call(fh, "GET", API "/tasks/..%2f", NULL, NULL);
     assert_int_equal(r.status, 404);
     fake_resp_free(&r);
+    r = fake_host_call(fh, "POST", API "/graphs/..%2f/rerun-failed", NULL, OPERATE);
+    assert_int_equal(r.status, 404);
+    fake_resp_free(&r);
     r = fake_host_call(fh, "GET", API "/graphs?limit=0", NULL, NULL);
     assert_int_equal(r.status, 400);
     fake_resp_free(&r);

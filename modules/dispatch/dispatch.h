@@ -120,8 +120,11 @@ void dispatch_waiting_leave(struct dispatch *d);
 /* "<art_dir>/<task>@<run>" into out. */
 void dispatch_art_dir(const struct dispatch *d, const char *task_id, uint32_t run_id, char *out,
                       size_t len);
-/* Deadline for pthread_cond_timedwait on CLOCK_MONOTONIC, ms from now. */
-void dispatch_abstime(struct timespec *ts, uint64_t ms_from_now);
+/* CLOCK_MONOTONIC in ms, the clock of the module's condition variables. */
+uint64_t dispatch_mono_ms(void);
+/* pthread_cond_timedwait (lock held) until a signal or dispatch_mono_ms()
+   reaches until_ms. */
+void dispatch_cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *lock, uint64_t until_ms);
 
 /* ---- batch.c: runs fn(tx, arg) in a write transaction shared with the
    other callers of the moment (group commit); fn's result. fn must reset

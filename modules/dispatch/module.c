@@ -113,15 +113,20 @@ static const char *const dispatch_migrations[] = {
 
 /* ------------------------------------------------------------ helpers */
 
-void dispatch_abstime(struct timespec *ts, uint64_t ms_from_now)
+uint64_t dispatch_mono_ms(void)
 {
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += (time_t)(ms_from_now / 1000);
-    ts->tv_nsec += (long)(ms_from_now % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void dispatch_cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *lock, uint64_t until_ms)
+{
+    struct timespec ts = {.tv_sec = (time_t)(until_ms / 1000),
+                          .tv_nsec = (long)(until_ms % 1000) * 1000000L};
+
+    pthread_cond_timedwait(cond, lock, &ts);
 }
 
 void dispatch_art_dir(const struct dispatch *d, const char *task_id, uint32_t run_id, char *out,

@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/module.h"
 #include "modules/dispatch/dispatch.h"
@@ -126,13 +125,6 @@ out:
 
 /* ------------------------------------------------------------- read */
 
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static int reply_text(struct rd_req *r, const struct dispatch_log_read *q)
 {
     char hdr[128];
@@ -166,7 +158,7 @@ static int log_tail(struct dispatch *d, struct rd_req *r, struct dispatch_log_re
         if (!waiting)
             wait_ms = 0;
     }
-    end = mono_ms() + wait_ms;
+    end = dispatch_mono_ms() + wait_ms;
     for (;;) {
         pthread_mutex_lock(&d->lock);
         gen0 = d->log_gen;
@@ -180,14 +172,11 @@ static int log_tail(struct dispatch *d, struct rd_req *r, struct dispatch_log_re
             rc = reply_offset(r, 416, "log_gap", msg, q->total);
             goto out;
         }
-        if (q->n > 0 || q->done || mono_ms() >= end)
+        if (q->n > 0 || q->done || dispatch_mono_ms() >= end)
             break;
         pthread_mutex_lock(&d->lock);
-        while (d->log_gen == gen0 && !d->stopping && mono_ms() < end) {
-            struct timespec ts;
-            dispatch_abstime(&ts, end - mono_ms());
-            pthread_cond_timedwait(&d->log_cond, &d->lock, &ts);
-        }
+        while (d->log_gen == gen0 && !d->stopping && dispatch_mono_ms() < end)
+            dispatch_cond_wait_until(&d->log_cond, &d->lock, end);
         if (d->stopping)
             end = 0;
         pthread_mutex_unlock(&d->lock);

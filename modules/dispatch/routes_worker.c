@@ -11,7 +11,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/module.h"
 #include "modules/dispatch/dispatch.h"
@@ -20,13 +19,6 @@
 #define WAIT_CAP_MS 20000     /* the protocol's own limit on "wait" */
 #define RETRY_AFTER_MS 1000   /* told to a worker when every long-poll slot is taken */
 #define MAX_CAPABILITIES 4096 /* bytes of the capabilities object */
-
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 bool dispatch_require_worker_scope(struct rd_req *r, const char *worker_type)
 {
@@ -308,7 +300,7 @@ static int claim(struct rd_req *r, void *arg)
             pthread_mutex_unlock(&d->lock);
         }
     }
-    end_ms = mono_ms() + wait_ms;
+    end_ms = dispatch_mono_ms() + wait_ms;
     c.d = d;
     c.worker_id = q.worker_id;
     c.worker_type = q.worker_type;
@@ -352,7 +344,7 @@ static int claim(struct rd_req *r, void *arg)
         }
         pthread_mutex_unlock(&d->lock);
 
-        now = mono_ms();
+        now = dispatch_mono_ms();
         if (json_array_size(c.tasks) > 0 || c.quarantined || now >= end_ms)
             break;
         until = end_ms;
@@ -363,11 +355,8 @@ static int claim(struct rd_req *r, void *arg)
                 until = now + rem + 1;
         }
         pthread_mutex_lock(&d->lock);
-        while (d->claim_gen == gen0 && !me.kicked && !d->stopping && mono_ms() < until) {
-            struct timespec ts;
-            dispatch_abstime(&ts, until - mono_ms());
-            pthread_cond_timedwait(&d->claim_cond, &d->lock, &ts);
-        }
+        while (d->claim_gen == gen0 && !me.kicked && !d->stopping && dispatch_mono_ms() < until)
+            dispatch_cond_wait_until(&d->claim_cond, &d->lock, until);
         busy = d->stopping;
         pthread_mutex_unlock(&d->lock);
         if (busy) {

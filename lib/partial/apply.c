@@ -174,7 +174,7 @@ static int write_file(const struct applier *a, const char *path, const uint8_t *
     return rc;
 }
 
-static int read_file(const struct applier *a, const char *path, uint8_t **out, size_t *len)
+int partial_read_file(const char *path, uint8_t **out, size_t *len, struct rd_error *err)
 {
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     struct stat st;
@@ -183,10 +183,10 @@ static int read_file(const struct applier *a, const char *path, uint8_t **out, s
     int rc = RD_OK;
 
     if (fd < 0)
-        return rd_error_set(a->err, errno == ENOENT ? RD_ENOTFOUND : RD_EIO, "opening %s: %s", path,
+        return rd_error_set(err, errno == ENOENT ? RD_ENOTFOUND : RD_EIO, "opening %s: %s", path,
                             strerror(errno));
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        rc = rd_error_set(a->err, RD_EIO, "%s is not a regular file", path);
+        rc = rd_error_set(err, RD_EIO, "%s is not a regular file", path);
         goto out;
     }
     buf = malloc((size_t)st.st_size + 1);
@@ -199,7 +199,7 @@ static int read_file(const struct applier *a, const char *path, uint8_t **out, s
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
-            rc = rd_error_set(a->err, RD_EIO, "reading %s", path);
+            rc = rd_error_set(err, RD_EIO, "reading %s", path);
             goto out;
         }
         off += (size_t)n;
@@ -255,7 +255,7 @@ static int do_patch(const struct applier *a, const char *patch_name, const char 
     if (rc == RD_OK)
         rc = entry_data(a, patch_name, &patch, &patch_len, NULL);
     if (rc == RD_OK)
-        rc = read_file(a, path, &old, &old_len);
+        rc = partial_read_file(path, &old, &old_len, a->err);
     if (rc == RD_OK)
         rc = mbsdiff_apply(old, old_len, patch, patch_len, &result, &result_len, a->err);
     if (rc == RD_OK && lstat(path, &st) != 0)

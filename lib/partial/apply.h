@@ -24,6 +24,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/module.h"
 
@@ -64,6 +65,11 @@ void partial_apply_report_fini(struct partial_apply_report *rep);
    following a symbolic link. RD_OK, RD_EINVAL, RD_ECONFLICT, RD_EIO. */
 int partial_tree_write(const char *dir, const char *rel, const void *data, size_t len,
                        unsigned mode, struct rd_error *err);
+
+/* Reads the regular file at path whole (not through a symbolic link) into
+   *out (malloc'd, one spare byte) and *len. RD_OK, RD_ENOTFOUND, RD_EIO
+   (a short read too) or RD_ENOMEM. */
+int partial_read_file(const char *path, uint8_t **out, size_t *len, struct rd_error *err);
 
 /* Whether rep lists path as skipped. */
 bool partial_apply_skipped(const struct partial_apply_report *rep, const char *path);

@@ -734,42 +734,6 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
     return flag == FTW_DP ? rmdir(path) : unlink(path);
 }
 
-static int read_whole(const char *path, uint8_t **out, size_t *len)
-{
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    struct stat st;
-    uint8_t *buf;
-    size_t off = 0;
-
-    if (fd < 0)
-        return errno == ENOENT ? RD_ENOTFOUND : RD_EIO;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return RD_EIO;
-    }
-    buf = malloc((size_t)st.st_size + 1);
-    if (!buf) {
-        close(fd);
-        return RD_ENOMEM;
-    }
-    while (off < (size_t)st.st_size) {
-        ssize_t n = read(fd, buf + off, (size_t)st.st_size - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        off += (size_t)n;
-    }
-    close(fd);
-    if (off != (size_t)st.st_size) {
-        free(buf);
-        return RD_EIO;
-    }
-    *out = buf;
-    *len = off;
-    return RD_OK;
-}
-
 /* Whether the file at path holds exactly what entry e of m decompresses to. */
 static int same_as_entry(const struct partial_gen *g, const struct mar *m,
                          const struct mar_entry *e, const char *path, bool *same,
@@ -777,7 +741,7 @@ static int same_as_entry(const struct partial_gen *g, const struct mar *m,
 {
     uint8_t *a = NULL, *b = NULL;
     size_t a_len = 0, b_len = 0;
-    int rc = read_whole(path, &a, &a_len);
+    int rc = partial_read_file(path, &a, &a_len, NULL);
 
     if (rc != RD_OK) {
         rd_error_set(err, rc, "verify: cannot read %s", path);
@@ -797,7 +761,7 @@ static int same_as_digest(const char *path, const uint8_t want[32], bool *same,
 {
     uint8_t *a = NULL, got[32];
     size_t a_len = 0;
-    int rc = read_whole(path, &a, &a_len);
+    int rc = partial_read_file(path, &a, &a_len, NULL);
 
     if (rc != RD_OK)
         return rd_error_set(err, rc, "verify: cannot read %s", path);
@@ -824,7 +788,8 @@ static bool is_marker(const char *path, const char *name)
     size_t len = 0;
     bool yes = false;
 
-    if (marker_text(name, want, sizeof(want)) == RD_OK && read_whole(path, &got, &len) == RD_OK)
+    if (marker_text(name, want, sizeof(want)) == RD_OK &&
+        partial_read_file(path, &got, &len, NULL) == RD_OK)
         yes = len == strlen(want) && memcmp(got, want, len) == 0;
     free(got);
     return yes;

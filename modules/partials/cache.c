@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "lib/hash/hash.h"
+#include "lib/partial/apply.h"
 #include "modules/partials/cache.h"
 
 struct partials_cache {
@@ -49,38 +50,6 @@ static int entry_path(struct partials_cache *c, const struct partial_cache_key *
         return RD_EINVAL;
     if (snprintf(path, len, "%s/%s", c->conf->cache_dir, name) >= (int)len)
         return RD_EINVAL;
-    return RD_OK;
-}
-
-static int read_all(const char *path, uint8_t **out, size_t *len)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    uint8_t *buf;
-    size_t off = 0;
-
-    if (fd < 0)
-        return RD_ENOTFOUND;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return RD_EIO;
-    }
-    buf = malloc((size_t)st.st_size + 1);
-    if (!buf) {
-        close(fd);
-        return RD_ENOMEM;
-    }
-    while (off < (size_t)st.st_size) {
-        ssize_t n = read(fd, buf + off, (size_t)st.st_size - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        off += (size_t)n;
-    }
-    close(fd);
-    *out = buf;
-    *len = off;
     return RD_OK;
 }
 
@@ -124,6 +93,7 @@ struct idx_op {
     const char *format;
     int64_t size, diff_ms, now;
     bool found;
+    int64_t old_size; /* idx_put_tx: the size of the entry it replaced, or 0 */
     /* eviction: the oldest entries, filled by evict_pick_tx */
     struct victim {
         char from[65], to[65], format[20];
@@ -205,7 +175,7 @@ static int idx_delete_tx(struct rd_tx *tx, void *arg)
     return rc;
 }
 
-/* Inserts or replaces; op->found/size tell about the row it replaced. */
+/* Inserts or replaces; op->old_size tells the size of the row it replaced. */
 static int idx_put_tx(struct rd_tx *tx, void *arg)
 {
     struct idx_op *op = arg;
@@ -226,8 +196,7 @@ static int idx_put_tx(struct rd_tx *tx, void *arg)
         sqlite3_bind_int64(st, 6, op->now) == SQLITE_OK && sqlite3_step(st) == SQLITE_DONE)
         rc = RD_OK;
     sqlite3_finalize(st);
-    op->found = old.found;
-    op->diff_ms = old.found ? old.size : 0; /* reused: the replaced size */
+    op->old_size = old.found ? old.size : 0;
     return rc;
 }
 
@@ -290,6 +259,12 @@ static int sum_tx(struct rd_tx *tx, void *arg)
     return rc;
 }
 
+/* Takes n bytes off the total, never below 0. Caller holds c->lock. */
+static void total_sub_locked(struct partials_cache *c, uint64_t n)
+{
+    c->total_bytes -= n < c->total_bytes ? n : c->total_bytes;
+}
+
 /* Evicts least recently used entries until the total fits. Caller holds
    c->lock. */
 static void evict_locked(struct partials_cache *c)
@@ -305,8 +280,7 @@ static void evict_locked(struct partials_cache *c)
             if (partials_cache_name(v->from, v->to, v->format, name) == RD_OK &&
                 snprintf(path, sizeof(path), "%s/%s", c->conf->cache_dir, name) < (int)sizeof(path))
                 unlink(path);
-            c->total_bytes =
-                c->total_bytes > (uint64_t)v->size ? c->total_bytes - (uint64_t)v->size : 0;
+            total_sub_locked(c, (uint64_t)v->size);
             atomic_fetch_add(&c->evictions, 1);
             rd_metric_add(c->m_evictions, 1);
         }
@@ -446,9 +420,7 @@ static void store_local(struct partials_cache *c, const struct partial_cache_key
     pthread_mutex_lock(&c->lock);
     if (write_atomic(dir, path, data, len) == RD_OK) {
         if (rd_store_write(c->h, idx_put_tx, &op) == RD_OK) {
-            if (op.found) /* replaced: op.diff_ms holds the old size */
-                c->total_bytes -=
-                    (uint64_t)op.diff_ms < c->total_bytes ? (uint64_t)op.diff_ms : c->total_bytes;
+            total_sub_locked(c, (uint64_t)op.old_size);
             c->total_bytes += len;
             evict_locked(c);
         } else {
@@ -472,7 +444,7 @@ static int op_get(void *arg, const struct partial_cache_key *k, uint8_t **data, 
         return RD_EINVAL;
     rc = rd_store_read(c->h, idx_get_tx, &op);
     if (rc == RD_OK && op.found) {
-        rc = read_all(path, data, len);
+        rc = partial_read_file(path, data, len, NULL);
         if (rc == RD_OK) {
             op.now = (int64_t)rd_now_ms(c->h);
             rd_store_write(c->h, idx_touch_tx, &op);
@@ -482,8 +454,7 @@ static int op_get(void *arg, const struct partial_cache_key *k, uint8_t **data, 
         /* the index names a file that is gone: forget it */
         pthread_mutex_lock(&c->lock);
         if (rd_store_write(c->h, idx_delete_tx, &op) == RD_OK && op.found)
-            c->total_bytes -=
-                (uint64_t)op.size < c->total_bytes ? (uint64_t)op.size : c->total_bytes;
+            total_sub_locked(c, (uint64_t)op.size);
         pthread_mutex_unlock(&c->lock);
     }
     if (c->conf->remote_cache && *c->conf->remote_cache) {
@@ -526,7 +497,7 @@ static void op_drop(void *arg, const struct partial_cache_key *k)
         return;
     pthread_mutex_lock(&c->lock);
     if (rd_store_write(c->h, idx_delete_tx, &op) == RD_OK && op.found) {
-        c->total_bytes -= (uint64_t)op.size < c->total_bytes ? (uint64_t)op.size : c->total_bytes;
+        total_sub_locked(c, (uint64_t)op.size);
         /* the hit was not one: take back what get counted */
         atomic_fetch_sub(&use->ms_saved, (uint64_t)op.diff_ms < atomic_load(&use->ms_saved)
                                              ? (uint64_t)op.diff_ms

@@ -668,7 +668,11 @@ static void handle(struct proxy_conn *c, const struct proxy_req *req)
         return;
     }
     cl = proxy_req_header(req, "content-length");
-    if (proxy_req_header(req, "transfer-encoding") || (cl && !hdr_is(cl, "0"))) {
+    /* every Content-Length, not the first: "0" then "5" would leave five
+       body bytes to be read as the next request (a desync with a front
+       end that honours the last one) */
+    if (proxy_req_header(req, "transfer-encoding") || (cl && !hdr_is(cl, "0")) ||
+        proxy_req_header_count(req, "content-length") > 1) {
         rd_metric_add(p->m_bad_requests, 1);
         send_error(c, 400, "bad_request", "GET and HEAD requests take no body", true);
         return;

@@ -532,6 +532,18 @@ static void test_errors(void **state)
     reply = px_raw(x, "POST /o/x HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nx", 51, 5000);
     assert_non_null(strstr(reply, "HTTP/1.1 405 "));
     free(reply);
+    /* a body on GET, and a second Content-Length that would smuggle one */
+    reply = px_raw(x, "GET /o/x HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nx", 50, 5000);
+    assert_non_null(strstr(reply, "HTTP/1.1 400 "));
+    free(reply);
+    static const char two_cl[] =
+        "GET /o/x HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n"
+        "Content-Length: 31\r\n\r\nGET /o/smuggled HTTP/1.1\r\nHost: a\r\n\r\n";
+    reply = px_raw(x, two_cl, sizeof(two_cl) - 1, 5000);
+    assert_non_null(strstr(reply, "HTTP/1.1 400 "));
+    assert_null(strstr(reply, "HTTP/1.1 200 "));
+    free(reply);
+    assert_int_equal(origin_count(x, "/smuggled", "get"), 0);
     reply =
         px_raw(x, "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", 59, 5000);
     assert_non_null(strstr(reply, "HTTP/1.1 405 "));

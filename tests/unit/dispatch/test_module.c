@@ -589,6 +589,21 @@ static void test_log_chunks(void **state)
     assert_non_null(strstr(r.headers, "X-Log-Offset: 100"));
     assert_non_null(strstr(r.headers, "X-Log-Complete: 0"));
     fake_resp_free(&r);
+    /* a tail with a bad offset or wait is 400, never a wait */
+    static const char *const bad_tails[] = {
+        "offset=01",        "offset=-1",         "offset=",
+        "offset=1x",        "offset=0&wait=nan", "offset=0&wait=-1",
+        "offset=0&wait=21", "offset=0&wait=",    "offset=0&wait=1s",
+    };
+    for (size_t i = 0; i < sizeof(bad_tails) / sizeof(bad_tails[0]); i++) {
+        char path[200];
+        snprintf(path, sizeof(path), API "/runs/t1/0/log?%s", bad_tails[i]);
+        r = call(e, "GET", path, NULL);
+        if (r.status != 400)
+            fprintf(stderr, "%s -> %d\n", bad_tails[i], r.status);
+        assert_int_equal(r.status, 400);
+        fake_resp_free(&r);
+    }
     r = put_log(e, "t1", 1, "x"); /* bad offset syntax is 400 */
     fake_resp_free(&r);
     struct fake_call bad = {.method = "POST",

@@ -1557,11 +1557,8 @@ int graph_engine_deadlines(struct graph *g, struct rd_tx *tx, uint64_t now_ms, s
 
     *n = 0;
     gx_begin(&x, g, tx, NULL);
-    if (sqlite3_prepare_v2(x.db,
-                           "SELECT id FROM graph_tasks WHERE deadline_ms > 0 AND deadline_ms <= ?1"
-                           " AND state IN ('unscheduled', 'pending', 'running', 'waiting',"
-                           " 'inactive') LIMIT ?2",
-                           -1, &st, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(x.db, "SELECT id " GRAPH_SQL_OVERDUE " LIMIT ?2", -1, &st, NULL) !=
+        SQLITE_OK) {
         rc = gx_sqlerr(&x, "finding overdue tasks");
         goto out;
     }

@@ -67,6 +67,11 @@ void graph_engine_cache_free(struct graph *g);
 /* Start: hands every pending run to the queue again (enqueue is idempotent).
  *n: how many. */
 int graph_engine_requeue(struct graph *g, struct rd_tx *tx, size_t *n);
+/* The unresolved tasks whose deadline is at or before ?1 (the sweep's
+   check and graph_engine_deadlines look at the same rows). */
+#define GRAPH_SQL_OVERDUE                                                                          \
+    "FROM graph_tasks WHERE deadline_ms > 0 AND deadline_ms <= ?1"                                 \
+    " AND state IN ('unscheduled', 'pending', 'running', 'waiting', 'inactive')"
 /* Resolves up to max tasks whose deadline passed (exception,
    deadline-exceeded). *n: how many. */
 int graph_engine_deadlines(struct graph *g, struct rd_tx *tx, uint64_t now_ms, size_t max,

@@ -85,11 +85,8 @@ static int overdue_tx(struct rd_tx *tx, void *arg)
     sqlite3_stmt *st = NULL;
     int rc = RD_EIO, step;
 
-    if (sqlite3_prepare_v2(rd_tx_db(tx),
-                           "SELECT 1 FROM graph_tasks WHERE deadline_ms > 0 AND deadline_ms <= ?1"
-                           " AND state IN ('unscheduled', 'pending', 'running', 'waiting',"
-                           " 'inactive') LIMIT 1",
-                           -1, &st, NULL) == SQLITE_OK) {
+    if (sqlite3_prepare_v2(rd_tx_db(tx), "SELECT 1 " GRAPH_SQL_OVERDUE " LIMIT 1", -1, &st, NULL) ==
+        SQLITE_OK) {
         sqlite3_bind_int64(st, 1, (int64_t)rd_now_ms(s->g->h));
         step = sqlite3_step(st);
         if (step == SQLITE_ROW || step == SQLITE_DONE) {

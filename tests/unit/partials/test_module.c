@@ -482,6 +482,21 @@ static void test_cache_on_disk(void **state)
     assert_int_equal(
         json_integer_value(json_object_get(json_object_get(r.body, "cache"), "entries")), 4);
     fake_resp_free(&r);
+
+    /* a cached patch replaced by a symbolic link is not followed: a miss,
+       and the regenerated patch replaces the link */
+    snprintf(cmd, sizeof(cmd), "find '%s' -type f -name '*.mbdiff10+xz' -exec ln -sf '%s' {} \\;",
+             cache, g.to);
+    assert_int_equal(system(cmd), 0);
+    id = submit(fh, from_id, to_id, "en-US");
+    fake_host_run_pending(fh);
+    job = get_job(fh, id);
+    assert_string_equal(json_string_value(json_object_get(job, "state")), "done");
+    assert_int_equal(stat_of(job, "cache_hits"), 0);
+    assert_int_equal(stat_of(job, "cache_misses"), 4);
+    json_decref(job);
+    check_result(fh, id, &g.to_tree);
+    assert_int_equal(count_suffix(cache, ".mbdiff10+xz"), 4);
     fake_host_free(fh);
 }
 

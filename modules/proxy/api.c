@@ -213,10 +213,7 @@ static int api_purge(struct rd_req *r, void *arg)
                 field[0] == 'u' ? strcmp(e->key, key) == 0 : strncmp(e->key, key, klen) == 0;
             if (!match)
                 continue;
-            char path[4300];
-            proxy_index_remove(p, e);
-            proxy_entry_path(p, e, path, sizeof(path));
-            unlink(path);
+            proxy_index_drop(p, e);
             n++;
             bytes += e->size;
             proxy_stq_delete(p, e->key);

@@ -153,6 +153,17 @@ void proxy_index_remove(struct proxy *p, struct proxy_entry *e)
     p->cache_bytes -= e->size;
 }
 
+void proxy_index_drop(struct proxy *p, struct proxy_entry *e)
+{
+    char path[4300];
+
+    proxy_index_remove(p, e);
+    /* Unlinked under the lock: a commit renames under it too, so the path is
+       never a newer object's. */
+    proxy_entry_path(p, e, path, sizeof(path));
+    unlink(path);
+}
+
 struct proxy_entry *proxy_index_put(struct proxy *p, struct proxy_entry *e)
 {
     struct proxy_entry *old = proxy_index_get(p, e->key);
@@ -193,12 +204,7 @@ void proxy_evict(struct proxy *p)
     pthread_mutex_lock(&p->lock);
     while (p->cache_bytes > (int64_t)p->conf.max_cache_size && p->lru_tail) {
         struct proxy_entry *e = p->lru_tail;
-        char path[4300];
-        proxy_index_remove(p, e);
-        /* Unlinked under the lock: a commit renames under it too, so the
-           path is never a newer object's. */
-        proxy_entry_path(p, e, path, sizeof(path));
-        unlink(path);
+        proxy_index_drop(p, e);
         e->hnext = victims; /* the index's reference moves to the list */
         victims = e;
         n++;

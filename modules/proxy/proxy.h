@@ -209,6 +209,9 @@ struct proxy_entry *proxy_index_get(struct proxy *p, const char *key);
 struct proxy_entry *proxy_index_put(struct proxy *p, struct proxy_entry *e);
 /* Removes e from the index; its reference now belongs to the caller. */
 void proxy_index_remove(struct proxy *p, struct proxy_entry *e);
+/* proxy_index_remove, and unlinks e's file (under the lock, so that a commit's
+   rename never lands between the two). */
+void proxy_index_drop(struct proxy *p, struct proxy_entry *e);
 void proxy_index_touch(struct proxy *p, struct proxy_entry *e, int64_t now_ms);
 int proxy_index_grow(struct proxy *p);
 /* Entry life: new (one reference), ref, unref (loop thread; frees at 0). */

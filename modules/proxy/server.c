@@ -708,10 +708,7 @@ static void handle(struct proxy_conn *c, const struct proxy_req *req)
         rd_log(p->h, RD_WARN, "cached file of %s is unreadable; fetching it again", key);
         pthread_mutex_lock(&p->lock);
         if (e->in_index) {
-            char fpath[4300];
-            proxy_index_remove(p, e);
-            proxy_entry_path(p, e, fpath, sizeof(fpath));
-            unlink(fpath);
+            proxy_index_drop(p, e);
             proxy_entry_unref(e); /* the index's reference */
         }
         pthread_mutex_unlock(&p->lock);

@@ -265,6 +265,10 @@ int graph_read_graph(struct graph *g, struct rd_tx *tx, const char *id, json_t *
             goto out;
         }
     }
+    if (step != SQLITE_DONE) {
+        rc = sqlerr(g, db, "reading tasks");
+        goto out;
+    }
     sqlite3_finalize(st);
     st = NULL;
     n = json_array_size(tasks);
@@ -282,6 +286,10 @@ int graph_read_graph(struct graph *g, struct rd_tx *tx, const char *id, json_t *
         json_t *t = i >= 0 && (size_t)i < n ? json_array_get(tasks, (size_t)i) : NULL;
         if (t)
             json_array_append_new(json_object_get(t, "dependencies"), col_str(st, 1));
+    }
+    if (step != SQLITE_DONE) {
+        rc = sqlerr(g, db, "reading edges");
+        goto out;
     }
     sqlite3_finalize(st);
     st = NULL;
@@ -303,6 +311,10 @@ int graph_read_graph(struct graph *g, struct rd_tx *tx, const char *id, json_t *
         if (t)
             json_object_set_new(t, "lastRun",
                                 run_row(st, 0, (const char *)sqlite3_column_text(st, 10)));
+    }
+    if (step != SQLITE_DONE) {
+        rc = sqlerr(g, db, "reading runs");
+        goto out;
     }
     json_object_set(graph, "tasks", tasks);
     *out = graph;

@@ -49,7 +49,8 @@ tests_e2e_libdispatchutil_la_CFLAGS = $(TEST_CFLAGS)
 check_PROGRAMS += tests/e2e/test_dispatch
 tests_e2e_test_dispatch_SOURCES = tests/e2e/test_dispatch.c
 tests_e2e_test_dispatch_CFLAGS = $(TEST_CFLAGS)
-tests_e2e_test_dispatch_LDADD = tests/e2e/libdispatchutil.la $(E2E_LDADD) $(OPENSSL_LIBS)
+tests_e2e_test_dispatch_LDADD = tests/e2e/libdispatchutil.la lib/hash/libhash.la $(E2E_LDADD) \
+	$(OPENSSL_LIBS)
 check_PROGRAMS += tests/e2e/test_dispatch_graph
 tests_e2e_test_dispatch_graph_SOURCES = tests/e2e/test_dispatch_graph.c
 tests_e2e_test_dispatch_graph_CFLAGS = $(TEST_CFLAGS)

@@ -21,8 +21,8 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <openssl/evp.h>
 
+#include "lib/hash/hash.h"
 #include "tests/e2e/dispatch_util.h"
 #include "tests/e2e/harness.h"
 
@@ -65,12 +65,10 @@ static json_t *wait_resolved(struct e2e_daemon *d, const char *task_id, uint32_t
 
 static void sha256_hex(const void *data, size_t len, char out[65])
 {
-    unsigned char md[32];
-    unsigned int n = 0;
+    uint8_t md[HASH_MAX_LEN];
 
-    EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
-    for (unsigned i = 0; i < n; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    assert_int_equal(hash_buf(HASH_SHA256, data, len, md, NULL), RD_OK);
+    hash_hex(md, hash_len(HASH_SHA256), out);
 }
 
 /* --------------------------------------------------------------- tests */

@@ -20,9 +20,9 @@
 #include <sys/stat.h>
 
 #include <cmocka.h>
-#include <openssl/evp.h>
 
 #include "core/services/tasks.h"
+#include "lib/hash/hash.h"
 #include "tests/fakes/fake_host.h"
 
 const struct rd_module *rd_module_entry(void);
@@ -679,12 +679,10 @@ static void test_log_packed_xz(void **state)
 
 static void sha256_hex(const char *data, char out[65])
 {
-    unsigned char md[32];
-    unsigned int n = 0;
+    uint8_t md[HASH_MAX_LEN];
 
-    EVP_Digest(data, strlen(data), md, &n, EVP_sha256(), NULL);
-    for (unsigned i = 0; i < n; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    assert_int_equal(hash_buf(HASH_SHA256, data, strlen(data), md, NULL), RD_OK);
+    hash_hex(md, hash_len(HASH_SHA256), out);
 }
 
 static struct fake_resp put_artifact(struct env *e, const char *name, const char *data,

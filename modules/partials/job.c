@@ -576,6 +576,16 @@ static char *dup_opt(const json_t *v)
     return json_is_string(v) ? strdup(json_string_value(v)) : NULL;
 }
 
+/* Where one input of j is read from: the upload's file, or name in the
+   job's directory (a download). */
+static int input_path(const struct pjob *j, const char *upload, const char *name, char *out,
+                      size_t len)
+{
+    if (upload)
+        return partials_upload_path(j->p, upload, out, len);
+    return snprintf(out, len, "%s/%s", j->dir, name) >= (int)len ? RD_EINVAL : RD_OK;
+}
+
 int partials_job_launch(struct partials *p, const json_t *row)
 {
     struct pjob *j = calloc(1, sizeof(*j));
@@ -606,17 +616,8 @@ int partials_job_launch(struct partials *p, const json_t *row)
         rc = RD_EIO;
         goto out;
     }
-    if (from_up ? partials_upload_path(p, from_up, j->from_path, sizeof(j->from_path))
-                : (snprintf(j->from_path, sizeof(j->from_path), "%s/from.mar", j->dir) >=
-                           (int)sizeof(j->from_path)
-                       ? RD_EINVAL
-                       : RD_OK))
-        goto out;
-    if (to_up ? partials_upload_path(p, to_up, j->to_path, sizeof(j->to_path))
-              : (snprintf(j->to_path, sizeof(j->to_path), "%s/to.mar", j->dir) >=
-                         (int)sizeof(j->to_path)
-                     ? RD_EINVAL
-                     : RD_OK))
+    if (input_path(j, from_up, "from.mar", j->from_path, sizeof(j->from_path)) != RD_OK ||
+        input_path(j, to_up, "to.mar", j->to_path, sizeof(j->to_path)) != RD_OK)
         goto out;
     if (snprintf(j->out_path, sizeof(j->out_path), "%s/partial.mar", j->dir) >=
             (int)sizeof(j->out_path) ||

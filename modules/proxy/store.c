@@ -149,7 +149,9 @@ int proxy_stq_upsert(struct proxy *p, const struct proxy_entry *e)
     return RD_OK;
 }
 
-int proxy_stq_delete(struct proxy *p, const char *key)
+/* Queues a delete or touch of key (touch: with last_access_ms and hits). */
+static int stq_key_op(struct proxy *p, enum stq_kind kind, const char *key, int64_t last_access_ms,
+                      int64_t hits)
 {
     struct stq_op *op = calloc(1, sizeof(*op));
 
@@ -157,24 +159,21 @@ int proxy_stq_delete(struct proxy *p, const char *key)
         free(op);
         return RD_ENOMEM;
     }
-    op->kind = STQ_DELETE;
-    stq_push(p, op);
-    return RD_OK;
-}
-
-int proxy_stq_touch(struct proxy *p, const char *key, int64_t last_access_ms, int64_t hits)
-{
-    struct stq_op *op = calloc(1, sizeof(*op));
-
-    if (!op || !(op->key = strdup(key))) {
-        free(op);
-        return RD_ENOMEM;
-    }
-    op->kind = STQ_TOUCH;
+    op->kind = kind;
     op->last_access_ms = last_access_ms;
     op->hits = hits;
     stq_push(p, op);
     return RD_OK;
+}
+
+int proxy_stq_delete(struct proxy *p, const char *key)
+{
+    return stq_key_op(p, STQ_DELETE, key, 0, 0);
+}
+
+int proxy_stq_touch(struct proxy *p, const char *key, int64_t last_access_ms, int64_t hits)
+{
+    return stq_key_op(p, STQ_TOUCH, key, last_access_ms, hits);
 }
 
 int proxy_stq_totals(struct proxy *p)

@@ -108,14 +108,19 @@ void dw_dump(const struct dworker *w)
     free(text);
 }
 
-json_t *dx_post(struct e2e_daemon *d, const char *path, const char *json, int want)
+/* The JSON answer of a GET or POST as admin; asserts status want unless 0. */
+static json_t *dx_call(struct e2e_daemon *d, bool post, const char *path, const char *json,
+                       int want)
 {
     struct e2e_resp r;
     json_t *out;
 
-    e2e_post(d, path, d->admin_token, json, &r);
+    if (post)
+        e2e_post(d, path, d->admin_token, json, &r);
+    else
+        e2e_get(d, path, d->admin_token, &r);
     if (want && r.status != want)
-        fprintf(stderr, "POST %s -> %d %s\n", path, r.status, r.body);
+        fprintf(stderr, "%s %s -> %d %s\n", post ? "POST" : "GET", path, r.status, r.body);
     if (want)
         assert_int_equal(r.status, want);
     out = json_incref(r.json);
@@ -123,19 +128,14 @@ json_t *dx_post(struct e2e_daemon *d, const char *path, const char *json, int wa
     return out;
 }
 
+json_t *dx_post(struct e2e_daemon *d, const char *path, const char *json, int want)
+{
+    return dx_call(d, true, path, json, want);
+}
+
 json_t *dx_get(struct e2e_daemon *d, const char *path, int want)
 {
-    struct e2e_resp r;
-    json_t *out;
-
-    e2e_get(d, path, d->admin_token, &r);
-    if (want && r.status != want)
-        fprintf(stderr, "GET %s -> %d %s\n", path, r.status, r.body);
-    if (want)
-        assert_int_equal(r.status, want);
-    out = json_incref(r.json);
-    e2e_resp_free(&r);
-    return out;
+    return dx_call(d, false, path, NULL, want);
 }
 
 json_t *dx_wait_str(struct e2e_daemon *d, const char *path, const char *key, const char *value,

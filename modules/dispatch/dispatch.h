@@ -183,6 +183,9 @@ struct dispatch_claim {
     char held_for[65];   /* a worker a task was held back for, "" none */
     uint64_t earliest_due;
     int n_lost; /* out: claimed runs the worker no longer had, resolved */
+    /* out: how long each handed-out run waited, for the metric once committed */
+    double waited_s[DISPATCH_MAX_CAPACITY];
+    size_t n_waited;
     /* the worker's row, for placement */
     char last_label[RD_TASK_ID_MAX * 2 + 1];
     char last_branch[256];

@@ -363,8 +363,9 @@ static int claim_one(struct dispatch_claim *c, struct rd_tx *tx, const struct ca
         return rc;
     if (c->earliest_due == 0 || until < c->earliest_due)
         c->earliest_due = until;
-    rd_metric_observe(d->m_wait,
-                      (double)(now > k->pending_since ? now - k->pending_since : 0) / 1000.0);
+    if (c->n_waited < DISPATCH_MAX_CAPACITY)
+        c->waited_s[c->n_waited++] =
+            (double)(now > k->pending_since ? now - k->pending_since : 0) / 1000.0;
     return RD_OK;
 }
 
@@ -390,6 +391,7 @@ int dispatch_claim_tx(struct rd_tx *tx, void *arg)
     if (!c->tasks)
         return RD_ENOMEM;
     c->n_lost = 0;
+    c->n_waited = 0;
     rc = claim_worker(c, tx, now);
     if (rc == RD_OK && c->running)
         rc = release_lost(c, tx);

@@ -322,6 +322,8 @@ static int claim(struct rd_req *r, void *arg)
         rc = dispatch_batch_write(d, dispatch_claim_tx, &c);
         if (rc != RD_OK)
             goto out;
+        for (size_t i = 0; i < c.n_waited; i++) /* committed: count each once */
+            rd_metric_observe(d->m_wait, c.waited_s[i]);
         if (c.n_lost > 0) {
             dispatch_wake_claims(d); /* graph's retries of the lost runs */
             dispatch_wake_logs(d);
